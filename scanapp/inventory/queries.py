@@ -1,0 +1,182 @@
+"""Read-side queries of the inventory: lookups, stock on hand, the ledger, and the ledger check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db
+from .models import PHYSICAL_TYPES, Item, ItemBarcode, Location, Lot, StockBalance, StockMove, Warehouse
+
+
+def item_by_sku(sku: str) -> Item | None:
+    return db.session.execute(select(Item).where(Item.sku == sku)).scalar_one_or_none()
+
+
+def location_by_code(code: str) -> Location | None:
+    return db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
+
+
+def location_by_code_ci(code: str) -> Location | None:
+    """Case-insensitive: a worker typing a code from a damaged label will not mind the case."""
+    return db.session.execute(
+        select(Location).where(func.upper(Location.code) == code.upper())
+    ).scalar_one_or_none()
+
+
+def warehouse_by_code(code: str) -> Warehouse | None:
+    return db.session.execute(select(Warehouse).where(Warehouse.code == code)).scalar_one_or_none()
+
+
+def barcode_lookup(code: str, gtin14: str | None = None) -> ItemBarcode | None:
+    """The barcode row for ``code``: exact text first, then by its GTIN-14 form."""
+    conditions = [ItemBarcode.code == code]
+    if gtin14:
+        conditions.append(ItemBarcode.gtin14 == gtin14)
+    rows = db.session.execute(
+        select(ItemBarcode).options(joinedload(ItemBarcode.item)).where(or_(*conditions))
+    ).scalars().all()
+    for row in rows:
+        if row.code == code:
+            return row
+    return rows[0] if rows else None
+
+
+def lot_by_number(item_id: int, number: str) -> Lot | None:
+    return db.session.execute(select(Lot).where(Lot.item_id == item_id, Lot.number == number)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class StockFilter:
+    item_id: int | None = None
+    location_id: int | None = None
+    warehouse_id: int | None = None
+    search: str = ""  # SKU, name or location code prefix
+    include_empty: bool = False
+
+
+def _stock_query(flt: StockFilter):
+    stmt = (
+        select(StockBalance)
+        .join(StockBalance.item)
+        .join(StockBalance.location)
+        .outerjoin(StockBalance.lot)
+        .options(
+            joinedload(StockBalance.item), joinedload(StockBalance.location), joinedload(StockBalance.lot)
+        )
+    )
+    if not flt.include_empty:
+        stmt = stmt.where(StockBalance.qty > 0)
+    if flt.item_id is not None:
+        stmt = stmt.where(StockBalance.item_id == flt.item_id)
+    if flt.location_id is not None:
+        stmt = stmt.where(StockBalance.location_id == flt.location_id)
+    if flt.warehouse_id is not None:
+        stmt = stmt.where(Location.warehouse_id == flt.warehouse_id)
+    if flt.search:
+        like = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                Item.sku.like(like, escape="\\"),
+                Item.name.like("%" + like, escape="\\"),
+                Location.code.like(like, escape="\\"),
+            )
+        )
+    return stmt
+
+
+def stock(flt: StockFilter, *, limit: int | None = None, offset: int = 0) -> list[StockBalance]:
+    """Balances matching ``flt``, ordered by location code (walking order), item, lot expiry."""
+    stmt = _stock_query(flt).order_by(Location.code, Item.sku, Lot.expiry, StockBalance.id)
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(offset)
+    return list(db.session.execute(stmt).scalars())
+
+
+def stock_count(flt: StockFilter) -> int:
+    return db.session.execute(select(func.count()).select_from(_stock_query(flt).subquery())).scalar_one()
+
+
+def on_hand(item_id: int, location_id: int | None = None) -> Decimal:
+    stmt = select(func.coalesce(func.sum(StockBalance.qty), 0)).where(StockBalance.item_id == item_id)
+    if location_id is not None:
+        stmt = stmt.where(StockBalance.location_id == location_id)
+    return Decimal(db.session.execute(stmt).scalar_one())
+
+
+def ledger(
+    *, item_id: int | None = None, location_id: int | None = None, after_id: int | None = None, limit: int = 50
+) -> list[StockMove]:
+    """Moves in posting order, ``limit`` at a time after the move id ``after_id`` (the cursor)."""
+    stmt = select(StockMove).options(
+        joinedload(StockMove.item),
+        joinedload(StockMove.lot),
+        joinedload(StockMove.from_location),
+        joinedload(StockMove.to_location),
+        joinedload(StockMove.user),
+    )
+    if item_id is not None:
+        stmt = stmt.where(StockMove.item_id == item_id)
+    if location_id is not None:
+        stmt = stmt.where(or_(StockMove.from_location_id == location_id, StockMove.to_location_id == location_id))
+    if after_id is not None:
+        stmt = stmt.where(StockMove.id > after_id)
+    return list(db.session.execute(stmt.order_by(StockMove.id).limit(limit)).scalars())
+
+
+def ledger_latest(*, item_id=None, location_id=None, before_id=None, limit=50) -> list[StockMove]:
+    """The newest moves first (for pages), ``limit`` at a time before the move id ``before_id``."""
+    stmt = select(StockMove).options(
+        joinedload(StockMove.item),
+        joinedload(StockMove.lot),
+        joinedload(StockMove.from_location),
+        joinedload(StockMove.to_location),
+        joinedload(StockMove.user),
+    )
+    if item_id is not None:
+        stmt = stmt.where(StockMove.item_id == item_id)
+    if location_id is not None:
+        stmt = stmt.where(or_(StockMove.from_location_id == location_id, StockMove.to_location_id == location_id))
+    if before_id is not None:
+        stmt = stmt.where(StockMove.id < before_id)
+    return list(db.session.execute(stmt.order_by(StockMove.id.desc()).limit(limit)).scalars())
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    item_id: int
+    location_id: int
+    lot_id: int | None
+    balance: Decimal
+    moves: Decimal
+
+
+def ledger_check() -> list[Mismatch]:
+    """Every physical balance compared with the sum of its moves; returns the ones that differ."""
+    physical = select(Location.id).where(Location.type.in_(PHYSICAL_TYPES))
+    sums: dict[tuple, Decimal] = {}
+    for col, sign in ((StockMove.to_location_id, 1), (StockMove.from_location_id, -1)):
+        rows = db.session.execute(
+            select(StockMove.item_id, col, StockMove.lot_id, func.sum(StockMove.qty))
+            .where(col.in_(physical))
+            .group_by(StockMove.item_id, col, StockMove.lot_id)
+        )
+        for item_id, location_id, lot_id, total in rows:
+            key = (item_id, location_id, lot_id)
+            sums[key] = sums.get(key, Decimal(0)) + sign * Decimal(total)
+    balances = {
+        (b.item_id, b.location_id, b.lot_id): b.qty
+        for b in db.session.execute(select(StockBalance)).scalars()
+    }
+    problems = []
+    for key in sorted(set(sums) | set(balances), key=lambda k: (k[0], k[1], k[2] or 0)):
+        expected = sums.get(key, Decimal(0))
+        actual = balances.get(key, Decimal(0))
+        if expected != actual or expected < 0:
+            problems.append(Mismatch(*key, balance=actual, moves=expected))
+    return problems
+
+

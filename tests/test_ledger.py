@@ -1,0 +1,164 @@
+"""The ledger without HTTP: moves, balances, guards, lots, reversals."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from scanapp.extensions import db
+from scanapp.inventory import ledger, queries, services
+from scanapp.inventory.errors import AlreadyReversed, InsufficientStock, InvalidMove, InvalidQuantity
+from scanapp.inventory.models import StockBalance, StockMove
+from scanapp.inventory.quantities import parse_quantity
+
+
+@pytest.fixture
+def stocked(app, make_location, make_item, receive):
+    make_location("WH1-A-01")
+    make_location("WH1-A-02")
+    make_item("BOLT", barcodes=["4006381333931"])
+    receive("BOLT", "WH1-A-01", 10)
+    return app
+
+
+def test_receipt_creates_move_and_balance(stocked, balance, move_count):
+    assert balance("BOLT", "WH1-A-01") == Decimal("10")
+    assert move_count(type="receipt") == 1
+
+
+def test_transfer_moves_between_locations(stocked, balance):
+    with stocked.app_context():
+        services.move_stock(type="transfer", sku="BOLT", qty="4", from_location="WH1-A-01",
+                            to_location="WH1-A-02", user_id=None)
+        db.session.commit()
+    assert balance("BOLT", "WH1-A-01") == 6
+    assert balance("BOLT", "WH1-A-02") == 4
+
+
+def test_issue_more_than_on_hand_is_refused_and_writes_nothing(stocked, balance, move_count):
+    with stocked.app_context():
+        with pytest.raises(InsufficientStock):
+            services.move_stock(type="issue", sku="BOLT", qty="11", from_location="WH1-A-01", user_id=None)
+        db.session.rollback()
+    assert balance("BOLT", "WH1-A-01") == 10
+    assert move_count() == 1
+
+
+def test_issue_exactly_everything_leaves_zero(stocked, balance):
+    with stocked.app_context():
+        services.move_stock(type="issue", sku="BOLT", qty=10, from_location="WH1-A-01", user_id=None)
+        db.session.commit()
+        assert queries.stock(queries.StockFilter(item_id=queries.item_by_sku("BOLT").id)) == []
+    assert balance("BOLT", "WH1-A-01") == 0
+
+
+def test_database_refuses_negative_balance_even_when_code_is_bypassed(stocked):
+    """Belt and braces: the CHECK constraint stops a negative balance whatever the code does."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    with stocked.app_context():
+        with pytest.raises(IntegrityError):
+            db.session.execute(update(StockBalance).values(qty=Decimal("-1")))
+            db.session.flush()
+        db.session.rollback()
+
+
+@pytest.mark.parametrize("raw", [0, -1, "0", "-1", "1e3", "NaN", "inf", "1.2345", True, None, [], 1.5, "١٢",
+                                 "12abc", "", " ", Decimal("NaN"), Decimal("1e309"), 10**30])
+def test_bad_quantities_are_refused(raw):
+    with pytest.raises(InvalidQuantity):
+        parse_quantity(raw)
+
+
+@pytest.mark.parametrize("raw,expected", [(1, "1"), ("2.5", "2.5"), (Decimal("0.125"), "0.125"), ("  7 ", "7")])
+def test_good_quantities(raw, expected):
+    assert parse_quantity(raw) == Decimal(expected)
+
+
+def test_whole_unit_items_refuse_fractions():
+    with pytest.raises(InvalidQuantity):
+        parse_quantity("1.5", whole_units=True)
+    assert parse_quantity("1.5", whole_units=False) == Decimal("1.5")
+
+
+def test_lot_tracked_item_needs_a_lot_and_keeps_lots_apart(app, make_location, make_item, receive, balance):
+    make_location("WH1-B-01")
+    make_item("TEA", lot_tracked=True, expiry_tracked=True)
+    with app.app_context():
+        with pytest.raises(InvalidMove):
+            services.move_stock(type="receipt", sku="TEA", qty=1, to_location="WH1-B-01", user_id=None)
+        db.session.rollback()
+    from datetime import date
+
+    receive("TEA", "WH1-B-01", 5, lot="L1", expiry=date(2027, 1, 31))
+    receive("TEA", "WH1-B-01", 3, lot="L2", expiry=date(2027, 6, 30))
+    assert balance("TEA", "WH1-B-01", "L1") == 5
+    assert balance("TEA", "WH1-B-01", "L2") == 3
+    with app.app_context():
+        with pytest.raises(InvalidMove):  # same lot, other expiry
+            services.move_stock(type="receipt", sku="TEA", qty=1, to_location="WH1-B-01", lot="L1",
+                                expiry=date(2030, 1, 1), user_id=None)
+        db.session.rollback()
+        with pytest.raises(InvalidMove):  # expiry-tracked lot without a date
+            services.move_stock(type="receipt", sku="TEA", qty=1, to_location="WH1-B-01", lot="L3", user_id=None)
+        db.session.rollback()
+
+
+def test_reverse_move_posts_the_opposite_once(stocked, balance):
+    with stocked.app_context():
+        move = services.move_stock(type="transfer", sku="BOLT", qty=3, from_location="WH1-A-01",
+                                   to_location="WH1-A-02", user_id=None)
+        db.session.commit()
+        reversal = ledger.reverse_move(move.id, user_id=None)
+        db.session.commit()
+        assert reversal.reverses_id == move.id
+        with pytest.raises(AlreadyReversed):
+            ledger.reverse_move(move.id, user_id=None)
+        db.session.rollback()
+    assert balance("BOLT", "WH1-A-01") == 10
+    assert balance("BOLT", "WH1-A-02") == 0
+
+
+def test_move_records_unit_cost_user_and_document(app, make_location, make_item):
+    make_location("WH1-C-01")
+    make_item("OIL", unit_cost="12.5")
+    with app.app_context():
+        item = queries.item_by_sku("OIL")
+        loc = queries.location_by_code("WH1-C-01")
+        move = ledger.post_move(type="receipt", item=item, qty=2, from_location=services.virtual_location(
+            services.LocationType.SUPPLIER), to_location=loc, document=("purchase_order", "PO-1"))
+        db.session.commit()
+        row = db.session.execute(select(StockMove).where(StockMove.id == move.id)).scalar_one()
+        assert row.unit_cost == Decimal("12.5")
+        assert (row.document_type, row.document_id) == ("purchase_order", "PO-1")
+
+
+def test_same_location_and_virtual_to_virtual_are_refused(stocked):
+    with stocked.app_context():
+        with pytest.raises(InvalidMove):
+            services.move_stock(type="transfer", sku="BOLT", qty=1, from_location="WH1-A-01",
+                                to_location="WH1-A-01", user_id=None)
+        db.session.rollback()
+        item = queries.item_by_sku("BOLT")
+        with pytest.raises(InvalidMove):
+            ledger.post_move(type="receipt", item=item, qty=1,
+                             from_location=services.virtual_location(services.LocationType.SUPPLIER),
+                             to_location=services.virtual_location(services.LocationType.CUSTOMER))
+        db.session.rollback()
+
+
+def test_ledger_check_reports_a_tampered_balance(stocked, runner):
+    result = runner.invoke(args=["ledger-check"])
+    assert result.exit_code == 0, result.output
+    from sqlalchemy import update
+
+    with stocked.app_context():
+        db.session.execute(update(StockBalance).values(qty=StockBalance.qty + 1))
+        db.session.commit()
+    result = runner.invoke(args=["ledger-check"])
+    assert result.exit_code == 1
+    assert "differ" in result.output
+    with stocked.app_context():  # put it back so the after-test check passes
+        db.session.execute(update(StockBalance).values(qty=StockBalance.qty - 1))
+        db.session.commit()
