@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from . import config, db as db_setup
+from . import config, i18n
+from . import db as db_setup
 from .errors import ScanAppError
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -58,7 +59,8 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    babel.domain_instance = i18n.CatalogDomain()
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -68,21 +70,6 @@ def _init_extensions(app: Flask) -> None:
     from .auth.services import user_for_session
 
     login_manager.user_loader(user_for_session)
-
-
-def _select_locale() -> str:
-    from flask_login import current_user
-
-    languages = ("zh_CN", "en")
-    if not has_request_context():
-        return "en"  # CLI and background work: English messages, as in the logs
-    if current_user and current_user.is_authenticated and current_user.language in languages:
-        return current_user.language
-    if session.get("language") in languages:
-        return session["language"]
-    # zh-CN, zh-TW, zh → Chinese; en-* → English; anything else → the default, Chinese.
-    best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
-    return "en" if best == "en" else "zh_CN"
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -112,14 +99,12 @@ def _register_error_handlers(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     import uuid
 
-    from flask_babel import get_locale
-
     from .inventory.quantities import format_quantity
     from .web import is_htmx
 
     app.jinja_env.filters["qty"] = format_quantity
     app.jinja_env.globals["new_key"] = lambda: uuid.uuid4().hex
-    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    app.jinja_env.globals["current_locale"] = i18n.current_language
     app.jinja_env.globals["is_htmx"] = is_htmx
 
 

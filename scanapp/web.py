@@ -41,9 +41,9 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
 
-def render(page: str, fragment: str | None = None, status: int = 200, **context):
+def render(page_template: str, fragment_template: str | None = None, status: int = 200, **context):
     """Render the full page, or only its fragment for htmx; responses vary on HX-Request."""
-    template = fragment if fragment and is_htmx() else page
+    template = fragment_template if fragment_template and is_htmx() else page_template
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     return response
@@ -96,7 +96,10 @@ def write(*, idempotent: bool = False):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not idempotent:
-                return run_in_transaction(lambda: _commit_ok(make_response(view(*args, **kwargs))))
+                try:
+                    return run_in_transaction(lambda: _commit_ok(make_response(view(*args, **kwargs))))
+                except _FailedResponse as failed:
+                    return failed.response
             key = idempotency.validate_key(
                 request.headers.get("Idempotency-Key") or request.form.get("idempotency_key")
             )

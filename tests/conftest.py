@@ -26,7 +26,8 @@ PASSWORD = "correct horse battery"
 
 def _pg_url_for_worker(worker_id: str) -> str:
     url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"{url.database or 'scanapp_test'}_{worker_id}"
+    # One database per test process (pid too: two suites run at once must not drop each other's).
+    name = f"{url.database or 'scanapp_test'}_{worker_id}_{os.getpid()}"
     return url.set(database=name).render_as_string(hide_password=False)
 
 
@@ -59,9 +60,11 @@ def pg_database():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
     _run_migrations(url)
-    return url
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:

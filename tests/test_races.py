@@ -1,0 +1,128 @@
+"""Races with real threads, separate connections, released together by a barrier; each repeated
+20 times. They run on SQLite and, in CI, on PostgreSQL (where row locks are the real test)."""
+
+import threading
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from scanapp.extensions import db
+from scanapp.inventory.models import StockBalance
+
+pytestmark = pytest.mark.race
+REPEATS = 20
+
+
+def race(workers: int, fn):
+    """Run fn(i) in ``workers`` threads released at once; return their results in order."""
+    barrier = threading.Barrier(workers)
+    results = [None] * workers
+    errors = []
+
+    def run(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = fn(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+@pytest.fixture
+def worker_api(api_client, make_location, make_item):
+    make_location("WH1-A-01")
+    make_location("WH1-A-02")
+    return api_client("worker")
+
+
+def _post(api, body, key=None):
+    # A fresh test client per call: its own app context, session and database connection.
+    client = api.client.application.test_client()
+    headers = api._headers(key or uuid.uuid4().hex)
+    response = client.post("/api/v1/moves", json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+def test_sixteen_workers_never_oversell(worker_api, make_item, receive, balance):
+    """1,000 units, 16 × 100 attempts to issue one unit → exactly 1,000 succeed, balance 0."""
+    for rep in range(REPEATS // 4 if worker_api.client.application.config[
+            "SQLALCHEMY_DATABASE_URI"].startswith("sqlite") else REPEATS):
+        sku = f"HOT-{rep}"
+        make_item(sku)
+        receive(sku, "WH1-A-01", 1000)
+        body = {"type": "issue", "sku": sku, "qty": 1, "from_location": "WH1-A-01"}
+
+        def attempts(_i, body=body):
+            client = worker_api.client.application.test_client()
+            codes = Counter()
+            for _ in range(100):
+                r = client.post("/api/v1/moves", json=body, headers=worker_api._headers(uuid.uuid4().hex))
+                codes[r.status_code] += 1
+            return codes
+
+        totals = sum(race(16, attempts), Counter())
+        assert totals == Counter({201: 1000, 409: 600}), totals
+        assert balance(sku, "WH1-A-01") == 0
+
+
+def test_last_unit_goes_to_exactly_one_worker(worker_api, make_item, receive, balance):
+    for rep in range(REPEATS):
+        sku = f"LAST-{rep}"
+        make_item(sku)
+        receive(sku, "WH1-A-01", 1)
+        body = {"type": "issue", "sku": sku, "qty": 1, "from_location": "WH1-A-01"}
+        codes = [status for status, _ in race(20, lambda _i, body=body: _post(worker_api, body))]
+        assert Counter(codes) == Counter({201: 1, 409: 19}), codes
+        assert balance(sku, "WH1-A-01") == 0
+
+
+def test_twenty_five_repeats_of_one_key_post_once(worker_api, make_item, move_count):
+    make_item("KEYED")
+    for rep in range(REPEATS):
+        key = f"retry-{rep}"
+        body = {"type": "receipt", "sku": "KEYED", "qty": 2, "to_location": "WH1-A-01"}
+        results = race(20, lambda _i, body=body, key=key: _post(worker_api, body, key))
+        results += [_post(worker_api, body, key) for _ in range(5)]
+        assert {status for status, _ in results} == {201}
+        assert len({payload["move"]["id"] for _, payload in results}) == 1
+    assert move_count(type="receipt") == REPEATS
+
+
+def test_two_first_receipts_into_an_empty_balance(worker_api, app, make_item, balance):
+    for rep in range(REPEATS):
+        sku = f"FIRST-{rep}"
+        make_item(sku)
+        body = {"type": "receipt", "sku": sku, "qty": 3, "to_location": "WH1-A-02"}
+        codes = [status for status, _ in race(2, lambda _i, body=body: _post(worker_api, body))]
+        assert codes == [201, 201]
+        assert balance(sku, "WH1-A-02") == Decimal(6)
+        with app.app_context():
+            rows = db.session.execute(
+                select(func.count()).select_from(StockBalance).join(StockBalance.item).where(
+                    StockBalance.item.has(sku=sku))
+            ).scalar_one()
+            db.session.remove()
+        assert rows == 1
+
+
+def test_opposite_transfers_do_not_deadlock(worker_api, make_item, receive, balance):
+    make_item("SWAP")
+    receive("SWAP", "WH1-A-01", 100)
+    receive("SWAP", "WH1-A-02", 100)
+    a_to_b = {"type": "transfer", "sku": "SWAP", "qty": 1, "from_location": "WH1-A-01", "to_location": "WH1-A-02"}
+    b_to_a = {**a_to_b, "from_location": "WH1-A-02", "to_location": "WH1-A-01"}
+    for _rep in range(REPEATS):
+        results = race(8, lambda i: _post(worker_api, a_to_b if i % 2 else b_to_a))
+        assert [status for status, _ in results] == [201] * 8, results
+    assert balance("SWAP", "WH1-A-01") == 100
+    assert balance("SWAP", "WH1-A-02") == 100
