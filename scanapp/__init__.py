@@ -76,11 +76,15 @@ def _register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth.views import bp as auth_bp
     from .catalog.views import bp as catalog_bp
+    from .labels.views import bp as labels_bp
+    from .scanning.views import bp as scanning_bp
     from .stock.views import bp as stock_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(stock_bp)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(scanning_bp)
+    app.register_blueprint(labels_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer tokens, never cookies: nothing ambient to forge
 

@@ -55,3 +55,16 @@ def select_locale() -> str:
     # zh-CN, zh-TW, zh → Chinese; en-* → English; anything else → the default, Chinese.
     best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
     return "en" if best == "en" else "zh_CN"
+
+
+def _dynamic_messages():
+    """Strings chosen at run time (role, location and move type names), listed so that
+    `pybabel extract` finds them; templates translate them with `_(value)`."""
+    from flask_babel import lazy_gettext as _l
+
+    return [
+        _l("worker"), _l("supervisor"), _l("admin"),
+        _l("storage"), _l("receiving"), _l("quarantine"), _l("outbound"), _l("production"), _l("transit"),
+        _l("supplier"), _l("customer"), _l("adjustment"), _l("scrap"),
+        _l("receipt"), _l("issue"), _l("transfer"), _l("return"),
+    ]

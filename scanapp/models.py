@@ -3,3 +3,4 @@
 from .auth.models import ApiToken, User, UserSession  # noqa: F401
 from .idempotency import IdempotencyRecord  # noqa: F401
 from .inventory.models import Item, ItemBarcode, Location, Lot, StockBalance, StockMove, Warehouse  # noqa: F401
+from .scanning.models import ScanLog  # noqa: F401

@@ -28,4 +28,4 @@ def authenticate():
     return None
 
 
-from . import views  # noqa: E402,F401 - registers the routes
+from . import scanning, views  # noqa: E402,F401 - registers the routes

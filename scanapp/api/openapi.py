@@ -127,6 +127,9 @@ def spec() -> dict:
                 "moves": {"type": "array", "items": _ref("Move")},
                 "next_cursor": {"type": ["string", "null"]}}}), **_errors(400, 401, 404)}}},
     }
+    from .scanning import openapi_paths as scanning_paths
+
+    paths.update(scanning_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "ScanApp API", "version": "1",

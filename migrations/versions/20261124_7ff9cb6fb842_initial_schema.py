@@ -1,8 +1,8 @@
-"""initial schema: catalogue, ledger, users, idempotency
+"""initial schema
 
-Revision ID: 239ed0061e03
+Revision ID: 7ff9cb6fb842
 Revises: 
-Create Date: 2026-11-24 18:29:41.622222
+Create Date: 2026-11-24 18:55:42.339646
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '239ed0061e03'
+revision = '7ff9cb6fb842'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -123,6 +123,21 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lot')),
     sa.UniqueConstraint('item_id', 'number', name=op.f('uq_lot_item_id_number'))
     )
+    op.create_table('scan_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('screen', sa.String(length=40), nullable=False),
+    sa.Column('raw', sa.String(length=4096), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('message', sa.String(length=300), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_scan_log_user_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scan_log'))
+    )
+    with op.batch_alter_table('scan_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scan_log_created_at'), ['created_at'], unique=False)
+
     op.create_table('user_session',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -213,6 +228,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_user_session_user_id'))
 
     op.drop_table('user_session')
+    with op.batch_alter_table('scan_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scan_log_created_at'))
+
+    op.drop_table('scan_log')
     op.drop_table('lot')
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.drop_index('ix_location_warehouse_code')

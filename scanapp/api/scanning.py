@@ -1,0 +1,5 @@
+"""Scan API routes (being written)."""
+
+
+def openapi_paths() -> dict:
+    return {}
