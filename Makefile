@@ -28,7 +28,7 @@ test-system-deps: system-deps
 	@scripts/ensure-system-packages.sh $(TEST_DEBS)
 
 translations: $(VENV)/.installed
-	@$(VENV)/bin/pybabel compile -q -d scanapp/translations
+	$(VENV)/bin/pybabel compile -d scanapp/translations
 
 ## install: create .venv and install everything (safe to run again)
 install: $(VENV)/.installed system-deps translations

@@ -202,8 +202,8 @@ class ApiClient:
         headers.update(extra or {})
         return headers
 
-    def get(self, path, **kwargs):
-        return self.client.get("/api/v1" + path, headers=self._headers(), **kwargs)
+    def get(self, path, headers=None, **kwargs):
+        return self.client.get("/api/v1" + path, headers=self._headers(extra=headers), **kwargs)
 
     def post(self, path, json=None, key=None, headers=None, **kwargs):
         return self.client.post("/api/v1" + path, json=json, headers=self._headers(key, headers), **kwargs)
