@@ -7,6 +7,7 @@ from flask.json.provider import DefaultJSONProvider
 
 class JSONProvider(DefaultJSONProvider):
     sort_keys = False
+    ensure_ascii = False  # Chinese names stay readable
 
     @staticmethod
     def default(o):
