@@ -12,12 +12,12 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, func, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .errors import ScanAppError
 from .clock import utcnow
+from .errors import ScanAppError
 from .extensions import db
 
 MAX_KEY_LENGTH = 200

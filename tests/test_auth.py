@@ -2,8 +2,6 @@
 
 import re
 
-import pytest
-
 from tests.conftest import PASSWORD, PageClient
 
 
