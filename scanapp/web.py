@@ -37,8 +37,14 @@ class UnsupportedMediaType(ScanAppError):
 
 
 def is_htmx() -> bool:
-    """A request for a fragment: htmx, but not a boosted navigation (that wants the full page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """A request for a fragment: htmx, but not a boosted navigation or a history restore (on Back,
+    htmx re-fetches the URL and expects the whole page)."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(page_template: str, fragment_template: str | None = None, status: int = 200, **context):
