@@ -14,10 +14,12 @@ from flask_migrate import upgrade
 
 from .errors import ScanAppError
 from .extensions import db
+from .labels.cli import print_labels
 
 
 def register(app) -> None:
-    for command in (init_db, seed_demo, create_user, create_token, import_items, ledger_check, purge_keys):
+    for command in (init_db, seed_demo, create_user, create_token, import_items, ledger_check, purge_keys,
+                    print_labels, purge_scan_log):
         app.cli.add_command(command)
 
 
@@ -168,3 +170,15 @@ def purge_keys():
     removed = purge(days)
     db.session.commit()
     click.echo(f"removed {removed} keys older than {days} days")
+
+
+@click.command("purge-scan-log")
+@with_appcontext
+@click.option("--days", type=int, default=None, help="Default: SCANAPP_SCAN_LOG_DAYS (90).")
+def purge_scan_log(days):
+    """Delete scan-log rows older than the retention."""
+    from .scanning.resolve import purge_scan_log as purge
+
+    count = purge(days)
+    db.session.commit()
+    click.echo(f"deleted {count} scan-log rows")

@@ -33,6 +33,7 @@ class Defaults:
     SCANAPP_LOGIN_LIMIT_ACCOUNT = "10 per 15 minutes"  # failed logins per account
     SCANAPP_LOGIN_LIMIT_IP = "30 per 15 minutes"  # failed logins per client address
     SCANAPP_IDEMPOTENCY_DAYS = 8  # keys are kept at least a week: a handheld can be offline a weekend
+    SCANAPP_SCAN_LOG_DAYS = 90  # scan-log retention ("it didn't scan" support)
     SCANAPP_RETRY_ATTEMPTS = 5  # retries of a deadlocked or serialisation-failed transaction
     SCANAPP_HTTPS = False  # set when served over HTTPS: Secure cookies and HSTS
     SCANAPP_TRUSTED_PROXIES = 0  # number of reverse proxies to trust for X-Forwarded-For

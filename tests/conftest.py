@@ -196,7 +196,8 @@ class ApiClient:
         self.token = token
 
     def _headers(self, key=None, extra=None):
-        headers = {"Authorization": f"Bearer {self.token}"}
+        # Integrators' scripts usually send no Accept-Language (→ Chinese); tests read English.
+        headers = {"Authorization": f"Bearer {self.token}", "Accept-Language": "en"}
         if key:
             headers["Idempotency-Key"] = key
         headers.update(extra or {})

@@ -41,7 +41,7 @@ def test_phone_login_language_and_stock_filter(stocked, live_server, new_page, c
     expect(switch).to_have_text("English")
 
     tiles = page.locator(".tiles a.tile")
-    expect(tiles).to_have_count(5)
+    expect(tiles).to_have_count(6)
     for tile in tiles.all():
         box = tile.bounding_box()
         assert box["height"] >= MIN_TARGET_PX and box["width"] >= MIN_TARGET_PX, (tile.get_attribute("href"), box)

@@ -114,11 +114,15 @@ def test_every_label_scans_back_exactly_at_print_resolution(layout):
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_location_labels_scan_from_a_phone_at_1_5_m(layout):
+def test_location_lot_and_document_labels_scan_from_a_phone_at_1_5_m(layout):
+    """Every 2-D label (QR, GS1 DataMatrix) reads at 1.5 m. Item labels carry 1-D EAN-13/Code 128,
+    whose 0.25–1 mm modules are under one pixel at 1.9 px/mm: no decoder can read them from there,
+    so they are held to arm's length below (as a worker scans a box)."""
     for i, label in enumerate(SAMPLES):
-        if isinstance(label, LocationLabel):
-            image = _label_image(layout, i, PX_PER_MM_AT_1_5_M, blur=0.6)
-            assert _scan(image) == {label.symbols[0].scan_text}, (layout, label.code)
+        if not isinstance(label, ItemLabel):
+            main, allowed = _expected(label)
+            texts = _scan(_label_image(layout, i, PX_PER_MM_AT_1_5_M, blur=0.6))
+            assert texts & main and texts <= allowed, (layout, label, texts)
 
 
 @pytest.mark.parametrize("layout", ["a4-2x7", "letter-2x5", "100x50"])

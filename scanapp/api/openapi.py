@@ -127,9 +127,13 @@ def spec() -> dict:
                 "moves": {"type": "array", "items": _ref("Move")},
                 "next_cursor": {"type": ["string", "null"]}}}), **_errors(400, 401, 404)}}},
     }
+    from .counts import openapi_paths as counts_paths
+    from .labels import openapi_paths as labels_paths
     from .scanning import openapi_paths as scanning_paths
 
     paths.update(scanning_paths())
+    paths.update(labels_paths())
+    paths.update(counts_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "ScanApp API", "version": "1",
