@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -335,3 +336,28 @@ def move_count(app):
             return n
 
     return count
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def race(workers: int, fn):
+    """Run fn(i) in ``workers`` threads released at once; return their results in order."""
+    barrier = threading.Barrier(workers)
+    results = [None] * workers
+    errors = []
+
+    def run(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = fn(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    return results

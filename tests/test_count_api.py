@@ -1,12 +1,13 @@
 """The stocktake API: a blind count through a worker's eyes, roles, idempotent scans, review and
 decisions, and two supervisors approving at the same moment (real threads, separate connections)."""
 
-import threading
 import uuid
 from datetime import date
 from decimal import Decimal
 
 import pytest
+
+from tests.conftest import race
 
 # Book quantities chosen so that no other number in a response (ids, rounds, line counts) equals one.
 BOOK = {("WH1-A-01", "TEA", "L1"): 137, ("WH1-A-01", "TEA", "L2"): 251, ("WH1-A-01", "BOLT", None): 389,
@@ -244,7 +245,7 @@ def test_two_supervisors_approving_at_once_post_once(app, stocked, api_client, m
         line_id = sups[0].get(f"/counts/{ref}/variances").json["lines"][0]["id"]
         body = {"lines": [line_id]} if rep % 2 else None  # explicit lines, and the bulk form
         before = move_count()
-        results = _race(2, lambda i, ref=ref, body=body: _approve(sups[i], ref, body))
+        results = race(2, lambda i, ref=ref, body=body: _approve(sups[i], ref, body))
         assert sorted(status for status, _ in results) == [200, 409], results
         assert {payload.get("error", {}).get("code") for status, payload in results if status == 409} <= {
             "already_decided", "nothing_to_approve", "count_state"}
@@ -257,7 +258,7 @@ def test_two_scans_of_a_new_item_at_once_make_one_line(app, stocked, sup, api_cl
     workers = [api_client("worker", username=f"w{i}") for i in range(4)]
     ref = sup.post("/counts", json={"locations": ["WH1-A-01"]}).json["id"]
     assert workers[0].post(f"/counts/{ref}/locations/WH1-A-01/start").status_code == 200
-    results = _race(4, lambda i: _post(workers[0], f"/counts/{ref}/lines",
+    results = race(4, lambda i: _post(workers[0], f"/counts/{ref}/lines",
                                        {"location": "WH1-A-01", "barcode": "6901234500011", "lot": "L2"}))
     assert [status for status, _ in results] == [201] * 4, results
     lines = workers[0].get(f"/counts/{ref}/locations/WH1-A-01").json["lines"]
@@ -289,25 +290,6 @@ def issue_bolt(app):
     return post
 
 
-def _race(workers, fn):
-    barrier = threading.Barrier(workers)
-    results = [None] * workers
-    errors = []
-
-    def run(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 def _post(api, path, body, key=None):

@@ -1,7 +1,6 @@
 """Races with real threads, separate connections, released together by a barrier; each repeated
 20 times. They run on SQLite and, in CI, on PostgreSQL (where row locks are the real test)."""
 
-import threading
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -11,31 +10,12 @@ from sqlalchemy import func, select
 
 from scanapp.extensions import db
 from scanapp.inventory.models import StockBalance
+from tests.conftest import race
 
 pytestmark = pytest.mark.race
 REPEATS = 20
 
 
-def race(workers: int, fn):
-    """Run fn(i) in ``workers`` threads released at once; return their results in order."""
-    barrier = threading.Barrier(workers)
-    results = [None] * workers
-    errors = []
-
-    def run(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from ..inventory import ledger, queries
 from ..inventory.errors import InsufficientStock, InvalidMove, NotFound, UnknownReference
 from ..inventory.models import PHYSICAL_TYPES, QTY, Item, Location, LocationType, Lot, MoveType, StockBalance, StockMove
 from ..inventory.quantities import format_quantity, parse_quantity
-from ..inventory.services import virtual_location
+from ..inventory.services import clean_text, virtual_location
 from ..scanning.interpret import gtin14
 from .errors import AlreadyDecided, CountError, LocationBusy, NotAssigned, NothingToApprove, NotInCount, WrongState
 from .models import (
@@ -101,21 +101,6 @@ def _user(username, field: str) -> User:
     return user
 
 
-def _text(value, field: str, max_len: int, *, required: bool = True) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise CountError(_l("%(field)s must be text.", field=field))
-    value = value.strip()
-    if required and not value:
-        raise CountError(_l("%(field)s is required.", field=field))
-    if len(value) > max_len:
-        raise CountError(_l("%(field)s is longer than %(max)s characters.", field=field, max=max_len))
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise CountError(_l("%(field)s contains control characters.", field=field))
-    return value
-
-
 def _is_supervisor(user: User) -> bool:
     return user.has_role(Role.SUPERVISOR)
 
@@ -144,12 +129,12 @@ def create_session(
     """
     wh = None
     if warehouse not in (None, ""):
-        wh = queries.warehouse_by_code(_text(warehouse, "warehouse", 40))
+        wh = queries.warehouse_by_code(clean_text(warehouse, "warehouse", 40))
         if wh is None:
             raise UnknownReference(_l("No warehouse %(code)s.", code=str(warehouse)[:40]))
     if locations and prefix:
         raise CountError(_l("Give either a list of locations or a prefix, not both."))
-    prefix = _text(prefix, "prefix", 60, required=False) or None
+    prefix = clean_text(prefix, "prefix", 60, required=False) or None
     item_rows = _items(items or [])
     if not (wh or locations or prefix or item_rows):
         raise CountError(_l("Say what to count: a warehouse, a zone prefix, locations or items."))
@@ -182,7 +167,7 @@ def create_session(
 
     session = CountSession(
         number="new-" + uuid.uuid4().hex, status=SessionStatus.OPEN, warehouse_id=wh.id if wh else None,
-        prefix=prefix, blind=bool(blind), deadline=deadline, note=_text(note, "note", 1000, required=False),
+        prefix=prefix, blind=bool(blind), deadline=deadline, note=clean_text(note, "note", 1000, required=False),
         created_by_id=user.id, created_at=utcnow(),
     )
     db.session.add(session)
@@ -206,7 +191,7 @@ def _items(skus) -> list[Item]:
         raise CountError(_l("items must be a list of at most 10000 SKUs."))
     found: list[Item] = []
     for sku in skus:
-        item = queries.item_by_sku(_text(sku, "items", 60))
+        item = queries.item_by_sku(clean_text(sku, "items", 60))
         if item is None:
             raise UnknownReference(_l("No item with SKU %(sku)s.", sku=str(sku)[:60]))
         if item.id not in {i.id for i in found}:
@@ -219,7 +204,7 @@ def _listed_locations(codes, wh) -> list[Location]:
         raise CountError(_l("locations must be a list of location codes."))
     chosen: list[Location] = []
     for code in codes:
-        loc = queries.location_by_code(_text(code, "locations", 60))
+        loc = queries.location_by_code(clean_text(code, "locations", 60))
         if loc is None:
             raise UnknownReference(_l("No location %(code)s.", code=str(code)[:60]))
         if loc.is_virtual or not loc.active:
@@ -238,7 +223,7 @@ def _listed_locations(codes, wh) -> list[Location]:
 def _count_location(session: CountSession, code, *, lock: bool = False) -> CountLocation:
     """The session's location with this code (case-insensitive), optionally locked FOR UPDATE so
     that scans, "done" and recounts of one location take turns (PostgreSQL; SQLite serialises)."""
-    code = _text(code, "location", 60)
+    code = clean_text(code, "location", 60)
     stmt = (
         select(CountLocation)
         .join(Location, Location.id == CountLocation.location_id)
@@ -418,11 +403,11 @@ def _scanned_item(sku, barcode) -> tuple[Item, Decimal]:
     if (sku in (None, "")) == (barcode in (None, "")):
         raise CountError(_l("Give either a SKU or a barcode."))
     if sku not in (None, ""):
-        item = queries.item_by_sku(_text(sku, "sku", 60))
+        item = queries.item_by_sku(clean_text(sku, "sku", 60))
         if item is None:
             raise UnknownReference(_l("No item with SKU %(sku)s.", sku=str(sku)[:60]))
         return item, Decimal(1)
-    code = _text(barcode, "barcode", 200)
+    code = clean_text(barcode, "barcode", 200)
     row = queries.barcode_lookup(code, gtin14(code))
     if row is None:
         raise UnknownReference(_l("No item has the barcode %(code)s.", code=code))
@@ -436,7 +421,7 @@ def _scanned_lot(item: Item, lot, expiry: date | None) -> Lot | None:
         return None
     if not item.lot_tracked:
         raise InvalidMove(_l("%(sku)s is not lot-tracked.", sku=item.sku))
-    number = _text(lot, "lot", 60)
+    number = clean_text(lot, "lot", 60)
     row = queries.lot_by_number(item.id, number)
     if row is not None:
         return row
@@ -857,7 +842,7 @@ def reject(session: CountSession, *, user: User, line_ids, reason, counter: str 
     recount takes a new snapshot and its lines replace them."""
     if session.status is SessionStatus.CLOSED:
         raise WrongState(_l("Count %(number)s is closed.", number=session.number))
-    reason = _text(reason, "reason", 500)
+    reason = clean_text(reason, "reason", 500)
     assignee = _user(counter, "counter") if counter not in (None, "") else None
     ids = _line_ids(line_ids)
     _check_waiting(session, ids)

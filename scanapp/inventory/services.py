@@ -63,7 +63,8 @@ def virtual_location(type_: LocationType) -> Location:
     return loc
 
 
-def _clean(text, field: str, max_len: int, *, required: bool = True) -> str:
+def clean_text(text, field: str, max_len: int, *, required: bool = True) -> str:
+    """Trimmed text of at most ``max_len`` characters without control characters, or a 422."""
     if text is None:
         text = ""
     if not isinstance(text, str):
@@ -87,8 +88,8 @@ def _flush_unique(message) -> None:
 
 
 def create_warehouse(code: str, name: str) -> Warehouse:
-    code = _clean(code, "code", 40)
-    name = _clean(name, "name", 200)
+    code = clean_text(code, "code", 40)
+    name = clean_text(name, "name", 200)
     wh = Warehouse(code=code, name=name)
     db.session.add(wh)
     _flush_unique(_l("Warehouse %(code)s already exists.", code=code))
@@ -96,8 +97,8 @@ def create_warehouse(code: str, name: str) -> Warehouse:
 
 
 def create_location(code: str, warehouse_code: str, name: str = "", type_: str = "storage") -> Location:
-    code = _clean(code, "code", 60)
-    warehouse = queries.warehouse_by_code(_clean(warehouse_code, "warehouse", 40))
+    code = clean_text(code, "code", 60)
+    warehouse = queries.warehouse_by_code(clean_text(warehouse_code, "warehouse", 40))
     if warehouse is None:
         raise UnknownReference(_l("No warehouse %(code)s.", code=warehouse_code))
     try:
@@ -106,7 +107,7 @@ def create_location(code: str, warehouse_code: str, name: str = "", type_: str =
         raise InvalidMove(_l("Unknown location type %(type)s.", type=str(type_)[:40])) from None
     if kind in VIRTUAL_TYPES:
         raise InvalidMove(_l("Virtual locations are built in; create a warehouse location instead."))
-    loc = Location(code=code, name=_clean(name, "name", 200, required=False), type=kind, warehouse=warehouse)
+    loc = Location(code=code, name=clean_text(name, "name", 200, required=False), type=kind, warehouse=warehouse)
     db.session.add(loc)
     _flush_unique(_l("Location %(code)s already exists.", code=code))
     return loc
@@ -132,12 +133,12 @@ def create_item(
     min_shelf_life_days: int = 0,
 ) -> Item:
     """Create an item with its barcodes; 409 Duplicate on a repeated SKU or barcode."""
-    sku = _clean(sku, "sku", 60)
+    sku = clean_text(sku, "sku", 60)
     item = Item(
         sku=sku,
-        name=_clean(name, "name", 200),
-        uom=_clean(uom or "pcs", "uom", 20),
-        category=_clean(category, "category", 100, required=False),
+        name=clean_text(name, "name", 200),
+        uom=clean_text(uom or "pcs", "uom", 20),
+        category=clean_text(category, "category", 100, required=False),
         lot_tracked=bool(lot_tracked or expiry_tracked),
         expiry_tracked=bool(expiry_tracked),
         whole_units=bool(whole_units),
@@ -145,7 +146,7 @@ def create_item(
         min_shelf_life_days=int(min_shelf_life_days or 0),
     )
     for spec in barcodes or []:
-        code = _clean(spec.code, "barcode", 200)
+        code = clean_text(spec.code, "barcode", 200)
         item.barcodes.append(
             ItemBarcode(code=code, gtin14=gtin14(code), pack_qty=parse_quantity(spec.pack_qty))
         )
@@ -157,7 +158,7 @@ def create_item(
 def _location(code, field) -> Location:
     if code is None or code == "":
         raise InvalidMove(_l("%(field)s is required for this move.", field=field))
-    loc = queries.location_by_code(_clean(code, field, 60))
+    loc = queries.location_by_code(clean_text(code, field, 60))
     if loc is None:
         raise UnknownReference(_l("No location %(code)s.", code=str(code)[:60]))
     return loc
@@ -182,10 +183,10 @@ def move_stock(
         move_type = MoveType(type)
     except (ValueError, TypeError):
         raise InvalidMove(_l("Unknown move type.")) from None
-    item = queries.item_by_sku(_clean(sku, "sku", 60))
+    item = queries.item_by_sku(clean_text(sku, "sku", 60))
     if item is None:
         raise UnknownReference(_l("No item with SKU %(sku)s.", sku=str(sku)[:60]))
-    reason = _clean(reason, "reason", 500, required=False)
+    reason = clean_text(reason, "reason", 500, required=False)
 
     if move_type in _VIRTUAL_SOURCE:
         source = virtual_location(_VIRTUAL_SOURCE[move_type])
@@ -207,7 +208,7 @@ def move_stock(
     if lot not in (None, ""):
         if not item.lot_tracked:
             raise InvalidMove(_l("%(sku)s is not lot-tracked.", sku=item.sku))
-        lot_text = _clean(lot, "lot", 60)
+        lot_text = clean_text(lot, "lot", 60)
         if move_type is MoveType.RECEIPT or (move_type is MoveType.ADJUSTMENT and target is not None
                                               and not target.is_virtual):
             lot_row = ledger.get_or_create_lot(item, lot_text, expiry)
