@@ -58,6 +58,9 @@ def seed_demo(passwords_file):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text("\n".join(lines) + "\n")
+    if passwords_file:
+        click.echo(f"demo warehouse loaded; passwords in {passwords_file}")
+        return
     click.echo("demo warehouse loaded; users and passwords:")
     for line in lines:
         click.echo("  " + line)

@@ -9,10 +9,16 @@ def test_init_db_is_safe_to_run_twice(runner):
     assert result.exit_code == 0, result.output
 
 
-def test_seed_demo_loads_once_and_prints_passwords(app, runner, tmp_path):
-    result = runner.invoke(args=["seed-demo", "--passwords-file", str(tmp_path / "pw.txt")])
+def test_seed_demo_prints_passwords(app, runner):
+    result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "admin" in result.output and "worker" in result.output and "supervisor" in result.output
+
+
+def test_seed_demo_loads_once_and_keeps_passwords_in_a_private_file(app, runner, tmp_path):
+    result = runner.invoke(args=["seed-demo", "--passwords-file", str(tmp_path / "pw.txt")])
+    assert result.exit_code == 0, result.output
+    assert "pw.txt" in result.output
     assert (tmp_path / "pw.txt").stat().st_mode & 0o077 == 0
     assert runner.invoke(args=["seed-demo"]).output.strip() == "demo data already loaded"
     password = (tmp_path / "pw.txt").read_text().splitlines()[0].split()[1]
