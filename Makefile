@@ -7,7 +7,7 @@ PORT      ?= 8000
 RUNTIME_DEBS := libzbar0 fonts-wqy-microhei
 TEST_DEBS    := chromium
 
-.PHONY: install install-dev system-deps test-system-deps translations run test lint bench bench-decode bench-labels clean
+.PHONY: install install-dev system-deps test-system-deps translations run test lint bench bench-decode bench-labels bench-count clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -56,7 +56,11 @@ bench-decode: install-dev
 bench-labels: install-dev
 	$(PY) bench/labels_bench.py
 
-bench: bench-decode bench-labels
+## bench-count: a 5,000-line stocktake on PostgreSQL (DATABASE_URL, default a scratch database on 127.0.0.1)
+bench-count: install-dev
+	$(PY) bench/count_bench.py
+
+bench: bench-decode bench-labels bench-count
 
 clean:
 	rm -rf $(VENV) instance/scanapp.sqlite3*
