@@ -6,7 +6,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Enum, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 # A naming convention so Alembic can name (and later drop) every constraint on every database.
@@ -21,6 +21,12 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def value_enum(cls, name: str) -> Enum:
+    """A column type for a Python enum that stores its values as text with no native DB enum, so
+    adding a value later needs no ALTER TYPE on PostgreSQL."""
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 db = SQLAlchemy(model_class=Base)

@@ -21,7 +21,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -33,13 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, value_enum
 from ..inventory.models import QTY
-
-
-def _enum(cls, name):
-    # Values stored as text, no native enum: adding a status later needs no ALTER TYPE.
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class SessionStatus(enum.StrEnum):
@@ -68,7 +62,7 @@ class CountSession(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)  # CNT-00001, made from the id
-    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "count_session_status"),
+    status: Mapped[SessionStatus] = mapped_column(value_enum(SessionStatus, "count_session_status"),
                                                   default=SessionStatus.OPEN)
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse.id"))
     prefix: Mapped[str | None] = mapped_column(String(60))  # a zone: location codes starting with it
@@ -119,7 +113,7 @@ class CountLocation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("count_session.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
-    status: Mapped[LocationStatus] = mapped_column(_enum(LocationStatus, "count_location_status"),
+    status: Mapped[LocationStatus] = mapped_column(value_enum(LocationStatus, "count_location_status"),
                                                    default=LocationStatus.PENDING)
     round: Mapped[int] = mapped_column(Integer, default=0)  # 1 for the first count, 2 for the first recount …
     counter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # who started the current round
@@ -164,7 +158,7 @@ class CountLine(db.Model):
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
     book_qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal(0))  # on the books when the round started
     counted_qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal(0))
-    status: Mapped[LineStatus] = mapped_column(_enum(LineStatus, "count_line_status"), default=LineStatus.COUNTING)
+    status: Mapped[LineStatus] = mapped_column(value_enum(LineStatus, "count_line_status"), default=LineStatus.COUNTING)
     counted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # the last scan's user
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,7 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -29,16 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, value_enum
 
 QTY = Numeric(18, 3)  # quantities: exact, three decimals (kg, m, l); never float
 MONEY = Numeric(18, 4)  # unit costs
 
 
-def _enum(cls, name):
-    # Store the value, with a CHECK on SQLite and a native enum nowhere (adding a value later
-    # must not need an ALTER TYPE dance on PostgreSQL).
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class LocationType(enum.StrEnum):
@@ -90,7 +85,7 @@ class Location(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    type: Mapped[LocationType] = mapped_column(_enum(LocationType, "location_type"), default=LocationType.STORAGE)
+    type: Mapped[LocationType] = mapped_column(value_enum(LocationType, "location_type"), default=LocationType.STORAGE)
     # Virtual locations belong to no warehouse.
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse.id"))
     active: Mapped[bool] = mapped_column(default=True)
@@ -172,7 +167,7 @@ class StockMove(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    type: Mapped[MoveType] = mapped_column(_enum(MoveType, "move_type"))
+    type: Mapped[MoveType] = mapped_column(value_enum(MoveType, "move_type"))
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"))
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
     from_location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
