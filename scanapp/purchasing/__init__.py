@@ -1,0 +1,1 @@
+"""Purchasing and receiving: suppliers, purchase orders, receipts against them, returns to suppliers."""
