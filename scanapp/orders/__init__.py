@@ -1,0 +1,1 @@
+"""Outbound orders (sales, production issues, transfers) and pick lists."""

@@ -1,0 +1,1 @@
+"""The handheld pick flow."""
