@@ -1,0 +1,1 @@
+"""Offline mode: the web manifest, the service worker, the offline pages and the handhelds (devices)."""
