@@ -1,0 +1,121 @@
+"""Security checks that tests/test_auth.py does not make: cookies over HTTPS, the headers on every
+kind of response (pages, API, errors), the account throttle across addresses, and API tokens
+that cannot be used as cookies or in the query string."""
+
+import re
+
+import pytest
+
+from tests.conftest import PASSWORD, PageClient
+
+
+@pytest.fixture
+def https_app(app):
+    app.config.update(SCANAPP_HTTPS=True, SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    return app
+
+
+def _cookies(response) -> list[str]:
+    return response.headers.getlist("Set-Cookie")
+
+
+def test_cookies_are_secure_httponly_and_samesite_over_https(https_app, make_user):
+    make_user("ivy", "worker")
+    client = PageClient(https_app)
+    client.client = https_app.test_client()
+    page = client.client.get("/login", base_url="https://localhost")
+    client.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.get_data(as_text=True)).group(1)
+    r = client.client.post("/login", data={"username": "ivy", "password": PASSWORD, "csrf_token": client.csrf},
+                           base_url="https://localhost")
+    assert r.status_code == 303
+    cookies = _cookies(r)
+    assert cookies
+    for cookie in cookies:
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
+    assert "max-age=31536000" in r.headers["Strict-Transport-Security"]
+
+
+def test_setting_scanapp_https_turns_on_secure_cookies(monkeypatch, tmp_path):
+    """The environment switch an operator uses (SCANAPP_HTTPS=true) is what sets the flags."""
+    from scanapp import create_app
+
+    monkeypatch.setenv("SCANAPP_HTTPS", "true")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "k"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["REMEMBER_COOKIE_SECURE"] is True
+    with app.test_request_context("/"):
+        response = app.process_response(app.make_response("ok"))
+    assert "Strict-Transport-Security" in response.headers  # even when TLS ends at a proxy
+
+
+@pytest.mark.parametrize("path, api", [("/login", False), ("/no-such-page", False), ("/api/v1/openapi.json", True),
+                                       ("/api/v1/stock", True), ("/api/v1/no-such-thing", True)])
+def test_every_kind_of_response_carries_the_security_headers(app, path, api):
+    r = app.test_client().get(path)
+    csp = r.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp and "object-src 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in r.headers  # plain HTTP: HSTS would be ignored or wrong
+
+
+def test_a_server_error_carries_the_headers_and_says_nothing_inside(app):
+    from scanapp.auth.access import PUBLIC, access
+
+    @app.get("/boom")
+    @access(PUBLIC)
+    def boom():
+        raise RuntimeError("secret detail from the database")
+
+    r = app.test_client().get("/boom")
+    assert r.status_code == 500
+    assert "secret detail" not in r.get_data(as_text=True)
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_account_throttle_holds_across_addresses(app, make_user):
+    """Guessing one account's password from many addresses is still throttled per account."""
+    make_user("jay", "worker")
+    app.config["SCANAPP_LOGIN_LIMIT_ACCOUNT"] = "3 per 15 minutes"
+    codes = []
+    for n in range(5):
+        client = PageClient(app)
+        client.client.environ_base["REMOTE_ADDR"] = f"10.0.0.{n + 1}"
+        client.refresh_csrf()
+        codes.append(client.post("/login", {"username": "jay", "password": "wrong"}).status_code)
+    assert codes == [401, 401, 401, 429, 429]
+
+
+def test_the_address_throttle_does_not_lock_out_other_addresses(app, make_user):
+    make_user("kim", "worker")
+    app.config["SCANAPP_LOGIN_LIMIT_IP"] = "3 per 15 minutes"
+    attacker = PageClient(app)
+    attacker.client.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    attacker.refresh_csrf()
+    codes = [attacker.post("/login", {"username": f"x{n}", "password": "x"}).status_code for n in range(4)]
+    assert codes[-1] == 429
+    colleague = PageClient(app)
+    colleague.client.environ_base["REMOTE_ADDR"] = "10.1.1.1"
+    assert colleague.login("kim").status_code == 303
+
+
+def test_api_tokens_work_only_in_the_authorization_header(app, api_client):
+    api = api_client("worker")
+    client = app.test_client()
+    assert client.get("/api/v1/stock", headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
+    assert client.get(f"/api/v1/stock?token={api.token}").status_code == 401
+    assert client.get(f"/api/v1/stock?access_token={api.token}").status_code == 401
+    client.set_cookie("session", api.token)
+    assert client.get("/api/v1/stock").status_code == 401
+    assert client.get("/api/v1/stock", headers={"Authorization": f"Basic {api.token}"}).status_code == 401
+
+
+def test_a_page_session_cannot_call_the_api(app, make_user):
+    """The API is exempt from CSRF because it ignores cookies: a logged-in browser gets 401 there."""
+    make_user("lee", "admin")
+    client = PageClient(app)
+    client.login("lee")
+    assert client.get("/stock").status_code == 200
+    r = client.client.post("/api/v1/items", json={"sku": "EVIL", "name": "x"})
+    assert r.status_code == 401
