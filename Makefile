@@ -7,7 +7,7 @@ PORT      ?= 8000
 RUNTIME_DEBS := libzbar0 fonts-wqy-microhei
 TEST_DEBS    := chromium
 
-.PHONY: install install-dev system-deps test-system-deps translations run test lint bench bench-decode bench-labels bench-count clean
+.PHONY: install install-dev system-deps test-system-deps translations run test lint bench bench-decode bench-labels bench-count bench-load bench-load-sweep bench-scale clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -60,7 +60,19 @@ bench-labels: install-dev
 bench-count: install-dev
 	$(PY) bench/count_bench.py
 
-bench: bench-decode bench-labels bench-count
+## bench-load: scan posts through gunicorn, 16 clients, PostgreSQL and SQLite, with pgbench for reference (~6 min)
+bench-load: install-dev
+	$(PY) bench/load_bench.py
+
+## bench-load-sweep: compare gunicorn worker/thread configurations (BENCH_CONFIGS, BENCH_SECONDS)
+bench-load-sweep: install-dev
+	BENCH_SECONDS=$${BENCH_SECONDS:-20} $(PY) bench/load_bench.py --sweep
+
+## bench-scale: 100,000 items, 5,000 locations, 1,000,000 moves on PostgreSQL (kept between runs)
+bench-scale: install-dev
+	$(PY) bench/scale_bench.py
+
+bench: bench-decode bench-labels bench-count bench-load bench-scale
 
 clean:
 	rm -rf $(VENV) instance/scanapp.sqlite3*

@@ -76,7 +76,14 @@ def _register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth.views import bp as auth_bp
     from .catalog.views import bp as catalog_bp
+    from .count.views import bp as count_bp
     from .labels.views import bp as labels_bp
+    from .moves.views import bp as moves_bp
+    from .offline.views import bp as offline_bp
+    from .orders.views import bp as orders_bp
+    from .pick.views import bp as pick_bp
+    from .purchasing.views import bp as purchasing_bp
+    from .receive.views import bp as receive_bp
     from .scanning.views import bp as scanning_bp
     from .stock.views import bp as stock_bp
 
@@ -85,6 +92,13 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(scanning_bp)
     app.register_blueprint(labels_bp)
+    app.register_blueprint(purchasing_bp)
+    app.register_blueprint(receive_bp)
+    app.register_blueprint(moves_bp)
+    app.register_blueprint(pick_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(count_bp)
+    app.register_blueprint(offline_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer tokens, never cookies: nothing ambient to forge
 
@@ -92,24 +106,29 @@ def _register_blueprints(app: Flask) -> None:
 def _register_error_handlers(app: Flask) -> None:
     from werkzeug.exceptions import HTTPException
 
-    from . import web
+    from . import compress, web
 
     app.register_error_handler(ScanAppError, web.handle_app_error)
     app.register_error_handler(HTTPException, web.handle_http_error)
     app.register_error_handler(Exception, web.handle_unexpected)
+    app.before_request(web.refuse_nul_bytes)
     app.after_request(web.security_headers)
+    compress.init_app(app)
 
 
 def _register_template_helpers(app: Flask) -> None:
     import uuid
 
     from .inventory.quantities import format_quantity
+    from .offline.assets import long_cache, static_url
     from .web import is_htmx
 
     app.jinja_env.filters["qty"] = format_quantity
     app.jinja_env.globals["new_key"] = lambda: uuid.uuid4().hex
     app.jinja_env.globals["current_locale"] = i18n.current_language
     app.jinja_env.globals["is_htmx"] = is_htmx
+    app.jinja_env.globals["static_url"] = static_url
+    app.after_request(long_cache)
 
 
 def _register_cli(app: Flask) -> None:

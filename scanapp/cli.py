@@ -15,11 +15,13 @@ from flask_migrate import upgrade
 from .errors import ScanAppError
 from .extensions import db
 from .labels.cli import print_labels
+from .orders.cli import import_orders
+from .purchasing.cli import import_purchase_orders
 
 
 def register(app) -> None:
     for command in (init_db, seed_demo, create_user, create_token, import_items, ledger_check, purge_keys,
-                    print_labels, purge_scan_log):
+                    print_labels, purge_scan_log, import_purchase_orders, import_orders):
         app.cli.add_command(command)
 
 

@@ -45,8 +45,7 @@ def already_seeded() -> bool:
 def seed() -> dict[str, str]:
     """Load the demo data; returns the generated passwords by username. Flushes, never commits."""
     passwords = {name: secrets.token_urlsafe(9) for name in DEMO_USERS}
-    for name in DEMO_USERS:
-        auth.create_user(name, name, passwords[name])
+    users = {name: auth.create_user(name, name, passwords[name]) for name in DEMO_USERS}
 
     services.create_warehouse("WH1", "上海中心仓 Shanghai DC")
     services.create_warehouse("WH2", "广州前置仓 Guangzhou hub")
@@ -85,4 +84,49 @@ def seed() -> dict[str, str]:
         else:
             services.move_stock(type="receipt", sku=sku, qty=100 + 10 * n, to_location=home, user_id=None,
                                 reason="demo")
+    _seed_purchasing(start)
+    _demo_moves(storage)
+    _demo_orders()
+    # An open blind count of aisle WH1-A-01 for the demo worker (the handheld "Count" tile).
+    from .count import services as count
+
+    count.create_session(user=users["supervisor"], prefix="WH1-A-01-", counters=["worker"],
+                         deadline=start + timedelta(days=3), note="Demo: weekly count of aisle A-01")
     return passwords
+
+
+def _seed_purchasing(start) -> None:
+    """A supplier, WH1's receiving rules, and an open PO for today with lot-tracked lines among them."""
+    from .purchasing import services as purchasing
+
+    purchasing.create_supplier("SUP-HUAXIN", "华信商贸 Huaxin Trading")
+    purchasing.create_supplier("SUP-GREEN", "绿源食品 Green Source Foods")
+    purchasing.save_settings("WH1", over_receipt_pct="5", allow_without_po=True, without_po_role="supervisor",
+                             quarantine_location="WH1-QA")
+    purchasing.create_purchase_order(
+        supplier="SUP-HUAXIN", warehouse="WH1", expected_date=start, open_now=True,
+        lines=[("WTR-550", 48, "1.10"), ("TEA-GRN-250", 20, "36.50"), ("GLOVE-L", 10, None), ("MASK-N95", 100, "3.60")],
+    )
+    purchasing.create_purchase_order(supplier="SUP-GREEN", warehouse="WH1", expected_date=start + timedelta(days=2),
+                                     lines=[("RICE-5KG", 40, "41.00"), ("OIL-5L", 12, None)])
+
+
+def _demo_moves(storage: list[str]) -> None:
+    """A delivery waiting at the dock to be put away, and a transfer to Guangzhou on the road."""
+    from .moves import services as moves
+
+    services.move_stock(type="receipt", sku="CABLE-3M", qty=40, to_location="WH1-RCV", user_id=None, reason="demo")
+    tr = moves.create_transfer(from_warehouse="WH1", to_warehouse="WH2", user_id=None, note="demo", lines=[
+        moves.LineSpec("WTR-550", 48, storage[0]), moves.LineSpec("GLOVE-L", 20, storage[8])])
+    moves.ship_transfer(tr.number, user_id=None)
+
+
+def _demo_orders() -> None:
+    """A customer and two open sales orders, ready to release onto a pick list."""
+    from .orders import services as orders
+
+    orders.create_customer("CUST-001", "华东超市 East China Mart")
+    orders.create_order(customer="CUST-001", user_id=None, note="demo", lines=[
+        orders.LineSpec("TEA-GRN-250", 30), orders.LineSpec("WTR-550", 48), orders.LineSpec("BOLT-M8", 200)])
+    orders.create_order(customer="CUST-001", user_id=None, note="demo", lines=[
+        orders.LineSpec("RICE-5KG", 10), orders.LineSpec("MASK-N95", 50)])

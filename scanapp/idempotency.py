@@ -12,7 +12,19 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,18 +79,25 @@ def fingerprint(method: str, path: str, payload) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Built once: these run on every stock-moving request.
+_CLAIM = insert(IdempotencyRecord.__table__).returning(IdempotencyRecord.__table__.c.id)
+_RECORD = update(IdempotencyRecord.__table__).where(IdempotencyRecord.__table__.c.id == bindparam("record_id"))
+
+
 def claim(user_id: int, key: str, digest: str) -> IdempotencyRecord | None:
     """Claim ``key`` for this transaction; return None if claimed, or the earlier record.
 
     Raises KeyReused when the earlier request with this key asked for something else. On a
     conflict the session is rolled back (PostgreSQL has aborted the transaction anyway).
+    The row is written with plain INSERT and UPDATE statements, not through the ORM's unit of
+    work: it is on every stock-moving request, and a flush costs several times the statement.
     """
     from flask_babel import lazy_gettext as _l
 
-    record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=digest)
-    db.session.add(record)
     try:
-        db.session.flush()
+        record_id = db.session.connection().execute(
+            _CLAIM, {"user_id": user_id, "key": key, "fingerprint": digest, "created_at": utcnow()}
+        ).scalar_one()
     except IntegrityError:
         db.session.rollback()
         earlier = db.session.execute(
@@ -89,14 +108,17 @@ def claim(user_id: int, key: str, digest: str) -> IdempotencyRecord | None:
                 _l("This idempotency key was already used for a different request. Use a new key.")
             ) from None
         return earlier
-    db.session.info["idempotency_record"] = record
+    db.session.info["idempotency_record"] = record_id
     return None
 
 
 def record_response(status: int, body: str, content_type: str) -> None:
-    record = db.session.info.pop("idempotency_record", None)
-    if record is not None:
-        record.status, record.body, record.content_type = status, body, content_type
+    record_id = db.session.info.pop("idempotency_record", None)
+    if record_id is not None:
+        db.session.flush()  # the statement below bypasses the session's autoflush
+        db.session.connection().execute(
+            _RECORD, {"record_id": record_id, "status": status, "body": body, "content_type": content_type}
+        )
 
 
 def purge(older_than_days: int) -> int:

@@ -16,6 +16,7 @@
                           "data_matrix", "pdf417"];
 
   var states = new WeakMap();
+  var statesById = {};  // a field swapped out and drawn again (same id) keeps its queue, in order
   var audio = null;
   var detectorPromise = null;
 
@@ -40,12 +41,20 @@
   }
 
   function state(field) {
-    var s = states.get(field);
+    var s = field.id ? statesById[field.id] : states.get(field);
     if (!s) {
       s = { queue: [], busy: false, retryMs: 0, answers: 0, live: null };
-      states.set(field, s);
+      if (field.id) { statesById[field.id] = s; } else { states.set(field, s); }
     }
     return s;
+  }
+
+  // The field as it is in the page now: a screen that swaps the block holding its scan field
+  // removes the field an answer belongs to; the feedback goes to the one drawn in its place.
+  function current(field) {
+    if (!field || document.body.contains(field) || !field.id) { return field; }
+    var now = document.getElementById(field.id);
+    return now && now.matches(FIELD) ? now : field;
   }
 
   function message(field, name, n) {
@@ -81,6 +90,7 @@
   }
 
   function setStatus(field, text, kind) {
+    field = current(field);
     var status = field.querySelector(".scan-status");
     if (!status) { return; }
     status.textContent = text || "";
@@ -88,6 +98,7 @@
   }
 
   function refocus(field) {
+    field = current(field);
     var input = field && inputOf(field);
     if (!input || !document.body.contains(input)) { return; }
     var active = document.activeElement;
@@ -104,7 +115,7 @@
     var body = new FormData(form);
     body.set(input.name, text);
     body.set("idempotency_key", newKey());  // each scan its own key: a retry of it can never post twice
-    push(field, { url: form.getAttribute("action"), body: body });
+    push(field, { url: form.getAttribute("action"), body: body, text: text });
   }
 
   function push(field, job) {
@@ -114,6 +125,7 @@
   }
 
   function showBusy(field) {
+    field = current(field);
     var s = state(field);
     var waiting = s.queue.length;
     field.classList.toggle("is-busy", waiting > 0);
@@ -125,32 +137,80 @@
     }
   }
 
+  function offline() { return window.ScanAppOffline || null; }
+
+  // A stock-posting field (data-stock-post) hands a scan it cannot send to the offline queue
+  // (static/offline.js: IndexedDB, sent in order when the network is back) and says "queued".
+  function queueable(field, job) {
+    return !!(job.text && field.hasAttribute("data-stock-post") && offline());
+  }
+
+  function queueOffline(field, job) {
+    var fields = [];
+    job.body.forEach(function (value, name) { if (typeof value === "string") { fields.push([name, value]); } });
+    return offline().queue({ url: job.url, fields: fields, summary: job.text }).then(function (item) {
+      var now = current(field);
+      var list = now.hasAttribute("data-queued-in-field") ? now.querySelector(".scan-queued") : null;
+      if (list && document.body.contains(list)) {
+        // The screen stays as it is (the worker keeps scanning): the note goes under the field.
+        var note = offline().placeholder(item, list, "afterbegin");
+        note.setAttribute("data-queued-in-field", "true");
+      } else {
+        var selector = field.getAttribute("data-target");
+        var target = selector ? document.querySelector(selector) : null;
+        offline().placeholder(item, target, field.getAttribute("data-swap") || "innerHTML");
+      }
+      queuedFeedback(field, offline().counts().waiting);
+    });
+  }
+
   function pump(field) {
     var s = state(field);
     if (s.busy || !s.queue.length) { return; }
     s.busy = true;
-    send(field, s.queue[0]).then(function () {
+    var job = s.queue[0];
+    var next = function () {
       s.queue.shift();
       s.busy = false;
       s.retryMs = 0;
       showBusy(field);
       pump(field);
-    }, function () {
-      // No answer at all (offline, Wi-Fi dead zone): keep the scan at the head and send it again —
-      // with the same idempotency key, so a request that did arrive cannot be applied twice.
+    };
+    var retry = function () {
+      // Keep the scan at the head and send it again — with the same idempotency key, so a request
+      // that did arrive cannot be applied twice.
       s.busy = false;
       s.retryMs = Math.min(s.retryMs ? s.retryMs * 2 : 1000, RETRY_MAX_MS);
-      field.classList.add("is-offline");
+      current(field).classList.add("is-offline");
       setStatus(field, message(field, "offline"), "offline");
       window.setTimeout(function () { pump(field); }, s.retryMs);
-    });
+    };
+    var failed = function () {
+      // No answer at all (offline, Wi-Fi dead zone).
+      if (queueable(field, job)) {  // kept on the handheld with its key: a resend cannot post twice
+        queueOffline(field, job).then(next, retry);  // no IndexedDB: keep it in memory instead
+      } else if (!job.text && field.hasAttribute("data-stock-post")) {  // a photo: only the server reads it
+        feedback(field, false, message(field, "photo-offline"));
+        next();
+      } else {
+        retry();
+      }
+    };
+    if (queueable(field, job) && offline().mustQueue()) {  // offline, or older scans still waiting
+      queueOffline(field, job).then(function () {
+        if (navigator.onLine) { offline().flush(); }  // online with a backlog: send it all, in order
+        next();
+      }, function () { send(field, job).then(next, failed); });
+      return;
+    }
+    send(field, job).then(next, failed);
   }
 
   function send(field, job) {
     var headers = { "X-CSRFToken": csrfToken(), "HX-Request": "true", "HX-Current-URL": window.location.href };
     return window.fetch(job.url, { method: "POST", body: job.body, headers: headers, credentials: "same-origin" })
       .then(function (response) {
-        field.classList.remove("is-offline");
+        current(field).classList.remove("is-offline");
         var redirect = response.headers.get("HX-Redirect");
         if (redirect || response.redirected) {  // e.g. the session ended: the login page
           window.location.assign(redirect || response.url);
@@ -238,12 +298,36 @@
   }
 
   function flash(field, ok) {
+    field = current(field);
     field.classList.remove("scan-flash-ok", "scan-flash-error");
     void field.offsetWidth;  // restart the animation when the same class comes back
     field.classList.add(ok ? "scan-flash-ok" : "scan-flash-error");
   }
 
+  function queuedFeedback(field, waiting) {
+    // Not a success: a mid double beep and the amber "queued" look; the status says it is not posted.
+    field = current(field);
+    var s = state(field);
+    s.queuedCount = (s.queuedCount || 0) + 1;
+    field.setAttribute("data-scan-result", "queued");
+    field.setAttribute("data-scan-queued", String(s.queuedCount));
+    field.classList.add("is-offline");
+    var input = inputOf(field);
+    if (input) { input.setAttribute("data-scan-result", "queued"); }
+    field.classList.remove("scan-flash-ok", "scan-flash-error");
+    if (audio && audio.state === "running") {
+      tone(audio.currentTime, 660, 0.08, "square");
+      tone(audio.currentTime + 0.14, 660, 0.08, "square");
+    }
+    if (typeof navigator.vibrate === "function" && (!navigator.userActivation || navigator.userActivation.hasBeenActive)) {
+      navigator.vibrate([60, 80, 60]);
+    }
+    setStatus(field, message(field, "queued-offline", waiting), "queued");
+    refocus(field);
+  }
+
   function feedback(field, ok, text) {
+    field = current(field);
     var s = state(field);
     s.answers += 1;
     var result = ok ? "ok" : "error";
@@ -520,4 +604,13 @@
   document.addEventListener("visibilitychange", function () { if (document.hidden) { stopAllLive(); } });
   window.addEventListener("pagehide", stopAllLive);
   document.addEventListener("htmx:beforeHistorySave", stopAllLive);
+
+  // Ready: scans made before this script ran (kept by static/scan-early.js) go out now, in order.
+  window.ScanAppScanReady = true;
+  var early = window.ScanAppEarly && window.ScanAppEarly.scans;
+  while (early && early.length) {
+    var scan = early.shift();
+    var field = document.getElementById(scan.field);
+    if (field && field.matches(FIELD)) { enqueueText(field, scan.text); }
+  }
 })();

@@ -24,6 +24,7 @@ locale)`` (a fresh context per page: own cookies, viewport and Accept-Language; 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import weakref
 from pathlib import Path
@@ -87,6 +88,84 @@ def live_server(app):
             handler.join(5)
         alive = [t.name for t in handlers if t.is_alive()]
         assert not alive, f"live server connections still open after the test: {alive}"
+
+
+@pytest.fixture
+def serve_app():
+    """serve_app(app, port=0) → base URL: another app (e.g. a new release) served on a chosen port.
+
+    The same origin (same port) is what a handheld sees when the server restarts with a new version.
+    ``serve_app.stop(url)`` stops one early; all stop at the end of the test.
+    """
+    servers = {}
+
+    def start(app, port: int = 0) -> str:
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        server.daemon_threads = True
+        server.connections = []  # closed on stop: a browser's keep-alive must not reach the old app
+        serve_connection = server.process_request_thread
+
+        def tracked(request, client_address):
+            server.connections.append(request)
+            serve_connection(request, client_address)
+
+        server.process_request_thread = tracked
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="app-server")
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_port}"
+        servers[url] = (server, thread)
+        return url
+
+    def stop(url: str) -> None:
+        server, thread = servers.pop(url)
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        for connection in server.connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    start.stop = stop
+    yield start
+    for url in list(servers):
+        stop(url)
+
+
+@pytest.fixture
+def profile_context(playwright, live_server, tmp_path):
+    """profile_context(device, locale) → a browser context with a real profile on disk (not incognito:
+    Chromium's install criteria and storage behave as on a handheld). Close it in the test."""
+
+    def make(device: str = "phone", locale: str = "zh-CN"):
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / f"profile-{device}-{locale}"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, base_url=live_server, locale=locale, **DEVICES[device])
+        context.set_default_timeout(10000)
+        return context
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def fake_camera_browser(playwright, tmp_path_factory):
+    """fake_camera_browser(video) → a Chromium whose camera plays ``video`` (a .y4m or .mjpeg file),
+    with camera permission prompts answered yes. Closed at the end of the session."""
+    launched = []
+
+    def launch(video: Path):
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                                  f"--use-file-for-fake-video-capture={video}"],
+        )
+        launched.append(browser)
+        return browser
+
+    yield launch
+    for browser in launched:
+        browser.close()
 
 
 # --- Chromium ----------------------------------------------------------------------------------

@@ -41,6 +41,20 @@ def _run_migrations(url: str) -> None:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id at its production cost takes about a second per hash on a busy CI machine, and
+    most tests log a user in; the tests hash with the same algorithm at a tiny cost instead."""
+    from argon2 import PasswordHasher
+
+    from scanapp.auth import services
+
+    production = services._hasher
+    services._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    services._hasher = production
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite file, copied for every test (faster than migrating each time)."""

@@ -56,7 +56,7 @@ def test_receipt_transfer_issue_with_balances(setup, api_client):
     assert r.status_code == 201, r.json
     assert r.json["move"]["qty"] == 20 and r.json["move"]["unit_cost"] == 38.5
     assert r.json["balances"] == [{"sku": "TEA", "location": "WH1-A-01", "lot": "L1", "expiry": "2027-03-31",
-                                   "qty": 20}]
+                                   "qty": 20, "reserved": 0, "available": 20}]
     r = worker.move(type="transfer", sku="TEA", qty=5, from_location="WH1-A-01", to_location="WH1-A-02", lot="L1")
     assert r.status_code == 201, r.json
     assert sorted((b["location"], b["qty"]) for b in r.json["balances"]) == [("WH1-A-01", 15), ("WH1-A-02", 5)]
@@ -203,3 +203,15 @@ def test_unique_key_shape(setup, api_client):
     assert r.status_code == 400
     assert worker.move(key=uuid.uuid4().hex, type="receipt", sku="BOLT", qty=1,
                        to_location="WH1-A-01").status_code == 201
+
+
+def test_transit_stock_moves_only_with_its_transfer(setup, api_client, make_location, move_count):
+    make_location("WH1-TRANSIT", type_="transit")
+    worker = api_client("worker")
+    assert worker.move(type="receipt", sku="BOLT", qty=5, to_location="WH1-A-01").status_code == 201
+    for body in ({"type": "transfer", "from_location": "WH1-A-01", "to_location": "WH1-TRANSIT"},
+                 {"type": "receipt", "to_location": "WH1-TRANSIT"}):
+        r = worker.move(sku="BOLT", qty=1, **body)
+        assert r.status_code == 422, r.json
+        assert "transfer" in r.json["error"]["message"]
+    assert move_count() == 1

@@ -454,3 +454,28 @@ def test_lines_are_unique_per_round_item_and_lot(app, desk, shop):
         rows = db.session.execute(select(CountLine).where(CountLine.item_id == queries.item_by_sku("BOLT").id))
         assert [(r.counted_qty, r.book_qty, r.status) for r in rows.scalars()] == [(2, 500, LineStatus.COUNTING)]
         db.session.remove()
+
+
+def test_a_closed_count_clears_the_flags_raised_before_it(app, desk, shop):
+    from scanapp.orders.models import LocationCountFlag
+
+    def flag(reason):
+        def fn(u):
+            loc = queries.location_by_code("WH1-B-01")
+            db.session.add(LocationCountFlag(location_id=loc.id, reason=reason, source="PL-00001", flagged_by_id=u.id))
+
+        desk("ann", fn)
+
+    def open_flags():
+        return desk("sup", lambda u: sorted(f.reason for f in db.session.execute(
+            select(LocationCountFlag).where(LocationCountFlag.cleared_at.is_(None))).scalars()))
+
+    flag("short pick: 3 of 5")
+    number = create(desk, locations=["WH1-B-01"])
+    assert scan(desk, number, "WH1-B-01", sku="BOLT", qty=49) == 49
+    flag("short pick after the count started")
+    assert done(desk, number, "WH1-B-01") == (1, 0)
+    assert submit(desk, number) == "submitted"
+    assert open_flags() == ["short pick after the count started", "short pick: 3 of 5"]
+    assert approve(desk, number, lines=None)[3] == "closed"
+    assert open_flags() == ["short pick after the count started"]

@@ -234,7 +234,7 @@ def test_two_supervisors_approving_at_once_post_once(app, stocked, api_client, m
     """Real threads, separate connections, released together: one approval wins, the other 409."""
     sups = [api_client("supervisor", username=f"sup{i}") for i in range(2)]
     counter = api_client("worker", username="cnt")
-    for rep in range(6):
+    for rep in range(20):
         sku = f"RACE-{rep}"
         make_item(sku, unit_cost="1")
         receive(sku, "WH1-A-02", 100)

@@ -28,4 +28,4 @@ def authenticate():
     return None
 
 
-from . import counts, labels, scanning, views  # noqa: E402,F401 - registers the routes
+from . import counts, labels, orders, purchasing, scanning, transfers, views  # noqa: E402,F401 - registers the routes

@@ -27,7 +27,7 @@ def _me():
 
 def _body() -> dict:
     """The JSON body, or {} for a POST without one (start, done, submit need none)."""
-    return json_body() if request.get_data(cache=True) else {}
+    return json_body() if request.content_length or request.get_data(cache=True) else {}
 
 
 def _field(body: dict, name: str, kind, *, default=None):

@@ -57,7 +57,9 @@ def spec() -> dict:
                 "code": {"type": "string"}, "pack_qty": {"type": "number"}}}}}},
         "Balance": {"type": "object", "properties": {
             "sku": {"type": "string"}, "location": {"type": "string"}, "lot": {"type": ["string", "null"]},
-            "expiry": {"type": ["string", "null"], "format": "date"}, "qty": {"type": "number"}}},
+            "expiry": {"type": ["string", "null"], "format": "date"}, "qty": {"type": "number"},
+            "reserved": {"type": "number", "description": "promised to pick lists"},
+            "available": {"type": "number", "description": "qty - reserved"}}},
         "Move": {"type": "object", "properties": {
             "id": {"type": "integer"}, "type": {"type": "string"}, "sku": {"type": "string"},
             "lot": {"type": ["string", "null"]}, "from_location": {"type": "string"},
@@ -98,8 +100,8 @@ def spec() -> dict:
         "/moves": {"post": {
             "summary": "Post a stock move",
             "description": "receipt: supplier → to_location; issue: from_location → customer; transfer: "
-                           "from → to; scrap: from → scrap; return: from → supplier; adjustment "
-                           "(supervisor): one side given.",
+                           "from → to; scrap: from → scrap (reason required); return: from → supplier; "
+                           "adjustment (supervisor): one side given. Moves between warehouses: see /transfers.",
             "parameters": [IDEMPOTENCY],
             "requestBody": _json_body({
                 "type": "object", "required": ["type", "sku", "qty"],
@@ -129,11 +131,22 @@ def spec() -> dict:
     }
     from .counts import openapi_paths as counts_paths
     from .labels import openapi_paths as labels_paths
+    from .orders import openapi_paths as orders_paths
+    from .purchasing import openapi_paths as purchasing_paths
     from .scanning import openapi_paths as scanning_paths
+    from .transfers import openapi_paths as transfers_paths
 
     paths.update(scanning_paths())
     paths.update(labels_paths())
     paths.update(counts_paths())
+    paths.update(purchasing_paths())
+    paths.update(transfers_paths())
+    paths.update(orders_paths())
+    for operations in paths.values():
+        for operation in operations.values():
+            # Any request can be refused as malformed (a NUL character in the address, for one).
+            for status, response in _errors(400).items():
+                operation["responses"].setdefault(status, response)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ScanApp API", "version": "1",

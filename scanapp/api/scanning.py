@@ -73,7 +73,7 @@ _RESOLUTION = {"type": "object", "required": ["kind", "outcome", "message", "tex
     "lot": {"type": "string"}, "lot_known": {"type": "boolean"},
     "expiry": {"type": "string", "format": "date"}, "serial": {"type": "string"},
     "qty": {"type": "number", "description": "A pack barcode's pack quantity (times a GS1 count)."},
-    "document_kind": {"type": "string", "enum": ["PO", "SO", "PL", "CNT"]}, "document": {"type": "string"}}}
+    "document_kind": {"type": "string", "enum": ["PO", "SO", "PL", "CNT", "TR"]}, "document": {"type": "string"}}}
 
 
 def openapi_paths() -> dict:

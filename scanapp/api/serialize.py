@@ -41,6 +41,8 @@ def balance(b: StockBalance) -> dict:
         "lot": b.lot.number if b.lot else None,
         "expiry": b.lot.expiry.isoformat() if b.lot and b.lot.expiry else None,
         "qty": b.qty,
+        "reserved": b.reserved,
+        "available": b.available,
     }
 
 

@@ -138,6 +138,10 @@ def post_move():
     move_type = _text(body, "type")
     if move_type == MoveType.ADJUSTMENT.value and not current_user.has_role(Role.SUPERVISOR):
         raise BadRequest(_("Only supervisors can post adjustments."), code="forbidden", status=403)
+    reason = _text(body, "reason", required=False, default="")
+    if move_type == MoveType.SCRAP.value and not reason.strip():
+        # The ledger is the audit trail of what was thrown away: a scrap always says why.
+        raise BadRequest(_("A scrap needs a reason."), code="reason_required", status=422)
     move = services.move_stock(
         type=move_type,
         sku=_text(body, "sku"),
@@ -146,7 +150,7 @@ def post_move():
         to_location=_text(body, "to_location", required=False),
         lot=_text(body, "lot", required=False),
         expiry=parse_date(_text(body, "expiry", required=False), "expiry"),
-        reason=_text(body, "reason", required=False, default=""),
+        reason=reason,
         user_id=current_user.id,
         idempotency_key=_text(body, "idempotency_key", required=False),
     )

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import DateTime, String, and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import DateTime, String, and_, bindparam, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -95,7 +95,8 @@ def list_sessions(status: str | None = None, limit: int = 100) -> list[CountSess
 def _user(username, field: str) -> User:
     if not isinstance(username, str) or not username.strip():
         raise CountError(_l("%(field)s must be a username.", field=field))
-    user = db.session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
+    username = clean_text(username, field, 80)
+    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or not user.active:
         raise UnknownReference(_l("No active user %(name)s.", name=username.strip()[:80]))
     return user
@@ -775,6 +776,8 @@ def approve(session: CountSession, *, user: User, line_ids=None) -> Approval:
             [{"b_id": line.id, "b_move": move_id} for line, move_id in zip(lines, move_ids, strict=True)],
         )
     _close_if_finished(session)
+    if session.status is SessionStatus.CLOSED:
+        _clear_count_flags(session, user)
     outside = db.session.execute(
         select(CountLine.id).where(CountLine.session_id == session.id, CountLine.status == LineStatus.COUNTED)
         .order_by(CountLine.id)
@@ -827,6 +830,22 @@ def _close_if_finished(session: CountSession) -> None:
             .execution_options(synchronize_session=False)
         )
     db.session.refresh(session)
+
+
+def _clear_count_flags(session: CountSession, user: User) -> None:
+    """A closed count answers the locations flagged for counting (e.g. by a short pick) before
+    their count started; flags raised later stay open."""
+    from ..orders.models import LocationCountFlag
+
+    started = {cl.location_id: cl.started_at for cl in session.locations if cl.started_at is not None}
+    flags = db.session.execute(
+        select(LocationCountFlag).where(LocationCountFlag.location_id.in_(list(started)),
+                                        LocationCountFlag.cleared_at.is_(None))
+    ).scalars()
+    now = utcnow()
+    for flag in flags:
+        if flag.flagged_at <= started[flag.location_id]:
+            flag.cleared_at, flag.cleared_by_id = now, user.id
 
 
 @dataclass(frozen=True)
@@ -903,3 +922,175 @@ def location_lines(session: CountSession, code) -> tuple[CountLocation, list[Cou
     of a blind count)."""
     cl = _count_location(session, code)
     return cl, round_lines(cl) if cl.round else []
+
+
+# --- the pages ----------------------------------------------------------------------------------
+
+
+def may_count(session: CountSession, user: User) -> None:
+    """Raise NotAssigned when ``user`` may not count ``session`` (see `_check_counter`)."""
+    _check_counter(session, user)
+
+
+def session_from_scan(text) -> CountSession:
+    """The session a scan names: its label (``DOC:CNT:CNT-00012``), its number or its id."""
+    from ..scanning.payloads import parse_payload
+
+    raw = clean_text(text, "count", 200)
+    payload = parse_payload(raw)
+    if payload is not None:
+        if payload.kind != "DOC" or payload.parts[0] != "CNT":
+            raise CountError(_l("This is not a count label. Scan the label of a count session (CNT-…)."))
+        raw = payload.parts[1]
+    return get_session(raw)
+
+
+def location_from_scan(session: CountSession, text, *, user: User) -> CountLocation:
+    """The session's location a scan names (``LOC:`` label or code), checked to be countable by
+    ``user`` now; nothing is started (the first item scan takes the snapshot)."""
+    from ..scanning.payloads import parse_payload
+
+    raw = clean_text(text, "location", 200)
+    payload = parse_payload(raw)
+    if payload is not None:
+        if payload.kind != "LOC":
+            raise CountError(_l("Scan a location label."))
+        raw = payload.parts[0]
+    cl = _count_location(session, raw)
+    check_countable_by(session, cl, user)
+    return cl
+
+
+def check_countable_by(session: CountSession, cl: CountLocation, user: User) -> None:
+    """Raise the error a scan at ``cl`` by ``user`` would get now (closed, done, busy, not assigned)."""
+    _check_countable(session, cl)
+    _check_counter(session, user, cl)
+    if cl.status is LocationStatus.DONE:
+        raise WrongState(_l("%(code)s is already counted. Start it again as a recount to replace its count.",
+                            code=cl.location.code))
+    _check_not_busy(cl, user)
+
+
+def scan_item(session: CountSession, code, *, user: User, text, qty=None, lot=None, expiry=None) -> Scan:
+    """Count what a scan at location ``code`` names: +1, the pack quantity of a pack barcode, or a
+    GS1 count; a typed ``qty`` multiplies it (3 scans' worth of a 20-pack: 60). GS1 data and LOT:
+    labels fill the lot and expiry; otherwise ``lot``/``expiry`` typed by the counter are used."""
+    from ..scanning.resolve import resolve
+
+    result = resolve(text, screen="count", user_id=user.id, expected=("item", "lot"))
+    if result.kind == "location":
+        raise CountError(_l("This is a location (%(code)s). Finish this one with “Location done” first.",
+                            code=result.location))
+    if not result.ok:
+        raise UnknownReference(result.message)
+    item = db.session.get(Item, result.item_id)
+    per_scan = result.qty if result.qty is not None else Decimal(1)
+    amount = per_scan
+    if qty not in (None, ""):
+        amount = parse_quantity(qty, whole_units=item.whole_units) * per_scan
+    lot_number = result.lot or (lot if lot not in (None, "") else None)
+    return add_line(session, code, user=user, sku=item.sku, lot=lot_number, qty=amount,
+                    expiry=result.expiry or expiry)
+
+
+@dataclass(frozen=True)
+class DonePreview:
+    """What "location done" would do now: lines scanned, and book lines not scanned (counted 0)."""
+
+    location: CountLocation
+    scanned: int
+    not_scanned: int
+
+
+def preview_done(session: CountSession, code) -> DonePreview:
+    """For the confirmation before "location done": how many book lines nobody scanned (their
+    number only; a blind count shows no quantities)."""
+    cl = _count_location(session, code)
+    if cl.round and cl.status in (LocationStatus.COUNTING, LocationStatus.DONE):
+        lines = round_lines(cl)
+        scanned = sum(1 for ln in lines if ln.counted_qty > 0)
+        missing = sum(1 for ln in lines if ln.counted_qty == 0 and ln.book_qty > 0)
+        return DonePreview(cl, scanned, missing)
+    stmt = select(func.count()).select_from(StockBalance).where(StockBalance.location_id == cl.location_id,
+                                                                 StockBalance.qty > 0)
+    item_ids = [ci.item_id for ci in session.items]
+    if item_ids:
+        stmt = stmt.where(StockBalance.item_id.in_(item_ids))
+    return DonePreview(cl, 0, db.session.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True)
+class Work:
+    """A counter's open work: sessions to count and recounts waiting for them."""
+
+    sessions: list[CountSession]
+    recounts: list[CountLocation]
+
+
+def my_work(user: User) -> Work:
+    """Open sessions ``user`` may count (assigned, or open to anyone) and the recounts for them."""
+    assigned = select(CountCounter.session_id).where(CountCounter.user_id == user.id)
+    anyone = ~select(CountCounter.session_id).where(CountCounter.session_id == CountSession.id).exists()
+    mine = or_(CountSession.id.in_(assigned), anyone) if not _is_supervisor(user) else true()
+    sessions = list(db.session.execute(
+        select(CountSession).where(CountSession.status == SessionStatus.OPEN, mine)
+        .order_by(CountSession.deadline.is_(None), CountSession.deadline, CountSession.id)
+    ).scalars())
+    recount_stmt = (
+        select(CountLocation).join(CountSession, CountSession.id == CountLocation.session_id)
+        .join(Location, Location.id == CountLocation.location_id)
+        .where(CountLocation.status == LocationStatus.RECOUNT, CountSession.status != SessionStatus.CLOSED)
+        .options(joinedload(CountLocation.location), joinedload(CountLocation.session))
+        .order_by(CountSession.id, Location.code)
+    )
+    if not _is_supervisor(user):
+        recount_stmt = recount_stmt.where(or_(
+            CountLocation.assigned_to_id == user.id,
+            and_(CountLocation.assigned_to_id.is_(None), mine),
+        ))
+    return Work(sessions, list(db.session.execute(recount_stmt).scalars()))
+
+
+def session_progress(sessions: list[CountSession]) -> dict[int, dict[str, int]]:
+    """Per session id: how many of its locations are in each status, and the total."""
+    progress: dict[int, dict[str, int]] = {s.id: {"total": 0} for s in sessions}
+    if not sessions:
+        return progress
+    rows = db.session.execute(
+        select(CountLocation.session_id, CountLocation.status, func.count())
+        .where(CountLocation.session_id.in_(list(progress)))
+        .group_by(CountLocation.session_id, CountLocation.status)
+    ).all()
+    for session_id, status, n in rows:
+        entry = progress[session_id]
+        entry[LocationStatus(status).value] = n
+        entry["total"] += n
+    return progress
+
+
+VARIANCE_SORTS = {
+    "location": lambda v: (v.location, v.sku, v.lot or ""),
+    "sku": lambda v: (v.sku, v.location, v.lot or ""),
+    "difference": lambda v: v.difference,
+    "pct": lambda v: v.pct if v.pct is not None else Decimal("1e9") * (1 if v.difference > 0 else -1),
+    "value": lambda v: v.value,
+    "size": lambda v: abs(v.value),
+}
+
+
+def filter_variances(lines: list[Variance], *, outside_only: bool = False, waiting_only: bool = False,
+                     differing_only: bool = False, prefix: str = "", sku: str = "", sort: str = "location",
+                     descending: bool = False) -> list[Variance]:
+    """The review table's rows: filtered (outside the thresholds, waiting, with a difference,
+    location prefix, SKU or name part) and sorted by one of `VARIANCE_SORTS`."""
+    prefix, sku = prefix.strip().upper(), sku.strip().upper()
+    rows = [
+        v for v in lines
+        if (not outside_only or not v.inside)
+        and (not waiting_only or v.status is LineStatus.COUNTED)
+        and (not differing_only or v.difference != 0)
+        and (not prefix or v.location.upper().startswith(prefix))
+        and (not sku or sku in v.sku.upper() or sku in v.name.upper())
+    ]
+    key = VARIANCE_SORTS.get(sort, VARIANCE_SORTS["location"])
+    return sorted(rows, key=key, reverse=descending)

@@ -10,6 +10,12 @@ Invariants (tested with real threads on PostgreSQL and SQLite):
 - Balances touched by one move are updated in a fixed order (location id, then item, then lot),
   so opposite transfers cannot deadlock each other.
 - A correction is a new reversing move; the unique index on ``reverses_id`` posts it once.
+- Reserved units (``StockBalance.reserved``, promised to pick lists) are not available to ordinary
+  moves: their guard is ``qty - reserved >= :qty``. A move that consumes a reservation
+  (``consume_reserved``, only `inventory.reservations` passes it) lowers qty and reserved in the same
+  UPDATE. An adjustment (a count found less) is the truth about the shelf and always posts; where it
+  takes qty below reserved, reserved is cut to qty in the same UPDATE and the reservations of that
+  balance are cut to match (`reservations.trim`), newest first.
 Functions here flush but never commit: the request (or CLI command) commits once.
 """
 
@@ -20,9 +26,11 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..clock import utcnow
 from ..extensions import db
@@ -55,29 +63,72 @@ def _balance_filter(item_id: int, location_id: int, lot_id: int | None):
     return (StockBalance.item_id == item_id, StockBalance.location_id == location_id, lot_clause)
 
 
-def _apply(change: BalanceChange) -> None:
+def _balance_statements():
+    """The statements `_apply` runs, built once with bind parameters (building a statement on
+    every scan costs about as much as running it): for a balance without and with a lot, the
+    row-creating insert, the increment and three guarded decrements, each returning the new qty and reserved:
+
+    - ``take``: only available units (qty − reserved) — every ordinary move;
+    - ``consume``: a pick taking its own reservation (``b_consume``) with the stock;
+    - ``cut``: an adjustment, which may take reserved units, cutting reserved down to the new qty.
+    """
+    balances = StockBalance.__table__
+    c = balances.c
+    qty, now, consume = bindparam("b_qty"), bindparam("b_now"), bindparam("b_consume")
+    built = {}
+    for has_lot in (False, True):
+        where = (c.item_id == bindparam("b_item"), c.location_id == bindparam("b_location"),
+                 c.lot_id == bindparam("b_lot") if has_lot else c.lot_id.is_(None))
+        built[has_lot] = {
+            "take": update(balances).where(*where, c.qty - c.reserved >= qty)
+            .values(qty=c.qty - qty, updated_at=now).returning(c.qty, c.reserved),
+            "consume": update(balances)
+            .where(*where, c.qty >= qty, c.reserved >= consume, c.qty - c.reserved >= qty - consume)
+            .values(qty=c.qty - qty, reserved=c.reserved - consume, updated_at=now).returning(c.qty, c.reserved),
+            "cut": update(balances).where(*where, c.qty >= qty)
+            .values(qty=c.qty - qty, updated_at=now,
+                    reserved=case((c.reserved > c.qty - qty, c.qty - qty), else_=c.reserved))
+            .returning(c.qty, c.reserved),
+            "add": update(balances).where(*where)
+            .values(qty=c.qty + qty, updated_at=now).returning(c.qty, c.reserved),
+        }
+    for dialect, insert_ in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
+        built[dialect] = insert_(balances).on_conflict_do_nothing()
+    return built
+
+
+_BALANCE_SQL = _balance_statements()
+
+
+def _apply(change: BalanceChange, *, consume: Decimal | None = None, cut: bool = False) -> tuple[Decimal, Decimal]:
+    """Apply one balance change in one guarded statement; returns the balance's (qty, reserved) afterwards.
+
+    A decrease takes only available units (qty − reserved), or with ``consume`` lowers reserved by
+    that much as well (the reservation is being picked), or with ``cut`` (an adjustment) may take
+    reserved units, cutting reserved down to the new qty.
+
+    Plain Core statements on the session's connection (after an explicit autoflush): this runs
+    on every scan, and the ORM's bulk-update path costs more than the statement itself.
+    """
     now = utcnow()
+    db.session.flush()
+    conn = db.session.connection()
+    sql = _BALANCE_SQL[change.lot_id is not None]
+    params = {"b_item": change.item_id, "b_location": change.location_id, "b_now": now}
+    if change.lot_id is not None:
+        params["b_lot"] = change.lot_id
     if change.delta > 0:
-        _insert_ignore(
-            StockBalance,
-            {"item_id": change.item_id, "location_id": change.location_id, "lot_id": change.lot_id,
-             "qty": Decimal(0), "updated_at": now},
-        )
-        db.session.execute(
-            update(StockBalance)
-            .where(*_balance_filter(change.item_id, change.location_id, change.lot_id))
-            .values(qty=StockBalance.qty + change.delta, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return
+        conn.execute(_BALANCE_SQL[conn.dialect.name], {
+            "item_id": change.item_id, "location_id": change.location_id, "lot_id": change.lot_id,
+            "qty": Decimal(0), "updated_at": now})
+        return tuple(conn.execute(sql["add"], {**params, "b_qty": change.delta}).one())
     needed = -change.delta
-    result = db.session.execute(
-        update(StockBalance)
-        .where(*_balance_filter(change.item_id, change.location_id, change.lot_id), StockBalance.qty >= needed)
-        .values(qty=StockBalance.qty - needed, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    params["b_qty"] = needed
+    if consume is not None:
+        row = conn.execute(sql["consume"], {**params, "b_consume": consume}).first()
+    else:
+        row = conn.execute(sql["cut" if cut else "take"], params).first()
+    if row is None:
         raise InsufficientStock(
             _l("Not enough stock: %(qty)s needed at this location.", qty=_fmt(needed)),
             location_id=change.location_id,
@@ -85,6 +136,7 @@ def _apply(change: BalanceChange) -> None:
             lot_id=change.lot_id,
             needed=needed,
         )
+    return tuple(row)
 
 
 def _fmt(value: Decimal) -> str:
@@ -107,6 +159,9 @@ def get_or_create_lot(item: Item, number: str, expiry: date | None = None) -> Lo
     return lot
 
 
+_INSERT_MOVE = insert(StockMove.__table__).returning(StockMove.__table__.c.id)
+
+
 def post_move(
     *,
     type: MoveType,
@@ -121,12 +176,15 @@ def post_move(
     reason: str = "",
     idempotency_key: str | None = None,
     reverses: StockMove | None = None,
+    consume_reserved: Decimal | None = None,
 ) -> StockMove:
     """Post one move and update the balances it touches; return the flushed move.
 
     Raises InvalidQuantity, InvalidMove (same location, lot missing or of another item, inactive
-    location) or InsufficientStock (the source would go below zero). Nothing is written when it
-    raises — the caller's transaction is rolled back by the request.
+    location) or InsufficientStock (the source would go below its reserved units, or below zero
+    for an adjustment). Nothing is written when it raises — the caller's transaction is rolled
+    back by the request. ``consume_reserved`` (for `inventory.reservations` only): this much of
+    the source's reserved units is taken by the move.
     """
     qty = parse_quantity(qty, whole_units=item.whole_units)
     if from_location.id == to_location.id:
@@ -148,32 +206,50 @@ def post_move(
         changes.append(BalanceChange(item.id, from_location.id, lot_id, -qty))
     if not to_location.is_virtual:
         changes.append(BalanceChange(item.id, to_location.id, lot_id, qty))
+    cut = type is MoveType.ADJUSTMENT
+    resulting = {}
     for change in sorted(changes, key=lambda c: c.order_key):
-        _apply(change)
+        taking = change.delta < 0
+        resulting[change.location_id] = _apply(change, consume=consume_reserved if taking else None,
+                                               cut=cut and taking)
+    if cut and not from_location.is_virtual:
+        from . import reservations
 
-    move = StockMove(
-        type=type,
-        item_id=item.id,
-        lot_id=lot_id,
-        from_location_id=from_location.id,
-        to_location_id=to_location.id,
-        qty=qty,
-        unit_cost=item.unit_cost if unit_cost is None else unit_cost,
-        user_id=user_id,
-        document_type=document[0] if document else None,
-        document_id=document[1] if document else None,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        reverses_id=reverses.id if reverses is not None else None,
-        created_at=utcnow(),
-    )
-    db.session.add(move)
+        reservations.trim([(item.id, from_location.id, lot_id)])
+
+    values = {
+        "type": type,
+        "item_id": item.id,
+        "lot_id": lot_id,
+        "from_location_id": from_location.id,
+        "to_location_id": to_location.id,
+        "qty": qty,
+        "unit_cost": item.unit_cost if unit_cost is None else unit_cost,
+        "user_id": user_id,
+        "document_type": document[0] if document else None,
+        "document_id": document[1] if document else None,
+        "reason": reason,
+        "idempotency_key": idempotency_key,
+        "reverses_id": reverses.id if reverses is not None else None,
+        "created_at": utcnow(),
+    }
+    # One INSERT … RETURNING id, then the row joins the session as already persistent: this runs
+    # on every scan, and the ORM's unit of work costs several times the statement itself.
     try:
-        db.session.flush()
+        move_id = db.session.connection().execute(_INSERT_MOVE, values).scalar_one()
     except IntegrityError as exc:
         if reverses is not None:
             raise AlreadyReversed(_l("This move has already been reversed.")) from exc
         raise
+    move = StockMove(id=move_id, **values)
+    make_transient_to_detached(move)
+    db.session.add(move)
+    # The session holds loaded rows weakly: without these references, reading move.item or a
+    # location for the response would load it again.
+    for name, value in (("item", item), ("lot", lot), ("from_location", from_location),
+                        ("to_location", to_location)):
+        set_committed_value(move, name, value)
+    move.resulting_balances = resulting
     return move
 
 
@@ -183,7 +259,12 @@ def reverse_move(move_id: int, *, user_id: int | None, reason: str = "", idempot
     Raises NotFound, AlreadyReversed (also when another request reversed it a moment ago), or
     InsufficientStock when the stock has since left the destination.
     """
-    move = db.session.get(StockMove, move_id)
+    # Lock the original first: two reversals of one move at once queue here, and the second then
+    # sees the first's reversal (AlreadyReversed), not the stock it already took (InsufficientStock).
+    move = db.session.execute(
+        select(StockMove).where(StockMove.id == move_id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if move is None:
         raise NotFound(_l("No such move."))
     if move.reverses_id is not None:
@@ -276,6 +357,9 @@ def post_moves(
     now = utcnow()
     deltas: dict[tuple[int, int, int | None], Decimal] = {}
     labels: dict[tuple[int, int, int | None], MoveSpec] = {}
+    # Balances that only adjustments take from may lose reserved units (see the module docstring);
+    # any other move taking from a balance must leave its reserved units alone.
+    cuttable: dict[tuple[int, int, int | None], bool] = {}
     rows = []
     for spec in specs:
         qty = _checked_qty(spec)
@@ -285,6 +369,8 @@ def post_moves(
                 key = (loc.id, spec.item.id, lot_id)  # the ledger's lock order: location, item, lot
                 deltas[key] = deltas.get(key, Decimal(0)) + sign * qty
                 labels.setdefault(key, spec)
+                if sign < 0:
+                    cuttable[key] = cuttable.get(key, True) and spec.type is MoveType.ADJUSTMENT
         rows.append({
             "type": spec.type, "item_id": spec.item.id, "lot_id": lot_id,
             "from_location_id": spec.from_location.id, "to_location_id": spec.to_location.id, "qty": qty,
@@ -307,7 +393,7 @@ def post_moves(
              for k in growing],
         )
 
-    found: dict[tuple[int, int, int | None], tuple[int, Decimal]] = {}
+    found: dict[tuple[int, int, int | None], tuple[int, Decimal, Decimal]] = {}
     wanted = set(keys)
     by_location: dict[int, set[int]] = {}
     for location_id, item_id, _lot_id in keys:
@@ -323,38 +409,53 @@ def post_moves(
         chunks[-1][1].update(by_location[location_id])
     for chunk, item_ids in chunks:
         locked = db.session.execute(
-            select(balances.c.id, balances.c.location_id, balances.c.item_id, balances.c.lot_id, balances.c.qty)
+            select(balances.c.id, balances.c.location_id, balances.c.item_id, balances.c.lot_id, balances.c.qty,
+                   balances.c.reserved)
             .where(balances.c.location_id.in_(chunk), balances.c.item_id.in_(sorted(item_ids)))
             .order_by(balances.c.location_id, balances.c.item_id, balances.c.lot_id.nulls_first())
             .with_for_update()
         )
-        for row_id, location_id, item_id, lot_id, qty in locked:
+        for row_id, location_id, item_id, lot_id, qty, reserved in locked:
             if (location_id, item_id, lot_id) in wanted:
-                found[(location_id, item_id, lot_id)] = (row_id, Decimal(qty))
+                found[(location_id, item_id, lot_id)] = (row_id, Decimal(qty), Decimal(reserved))
 
     for key in keys:
         on_hand = found[key][1] if key in found else Decimal(0)
-        if on_hand + deltas[key] < 0:
+        floor = Decimal(0) if cuttable.get(key) else (found[key][2] if key in found else Decimal(0))
+        if on_hand + deltas[key] < floor:
             spec = labels[key]
             loc = spec.from_location if spec.from_location.id == key[0] else spec.to_location
             needed = -deltas[key]
             raise InsufficientStock(
                 _l("Not enough stock of %(sku)s at %(location)s: %(qty)s needed, %(on_hand)s on hand.",
                    sku=spec.item.sku + (f" ({spec.lot.number})" if spec.lot is not None else ""),
-                   location=loc.code, qty=_fmt(needed), on_hand=_fmt(on_hand)),
+                   location=loc.code, qty=_fmt(needed), on_hand=_fmt(on_hand - floor)),
                 location_id=key[0], item_id=key[1], lot_id=key[2], needed=needed, on_hand=on_hand,
             )
 
     if keys:
         delta = bindparam("b_delta", type_=balances.c.qty.type)
+        cut = bindparam("b_cut", type_=Integer())
+        # The floor is reserved (ordinary moves) or 0 (adjustments); reserved is cut to the new qty,
+        # which changes nothing for ordinary moves (their guard kept qty + delta >= reserved).
         result = db.session.execute(
             update(balances)
-            .where(balances.c.id == bindparam("b_id"), balances.c.qty + delta >= 0)
-            .values(qty=balances.c.qty + delta, updated_at=bindparam("b_now")),
-            [{"b_id": found[k][0], "b_delta": deltas[k], "b_now": now} for k in keys],
+            .where(balances.c.id == bindparam("b_id"),
+                   balances.c.qty + delta >= case((cut == 1, 0), else_=balances.c.reserved))
+            .values(qty=balances.c.qty + delta, updated_at=bindparam("b_now"),
+                    reserved=case((balances.c.reserved > balances.c.qty + delta, balances.c.qty + delta),
+                                  else_=balances.c.reserved)),
+            [{"b_id": found[k][0], "b_delta": deltas[k], "b_now": now, "b_cut": 1 if cuttable.get(k) else 0}
+             for k in keys],
         )
         if result.rowcount != len(keys):
             raise InsufficientStock(_l("Not enough stock for this move."))
+        cut_keys = [(k[1], k[0], k[2]) for k in keys
+                    if cuttable.get(k) and k in found and found[k][2] > found[k][1] + deltas[k]]
+        if cut_keys:
+            from . import reservations
+
+            reservations.trim(cut_keys)
 
     moves = StockMove.__table__
     if db.session.get_bind().dialect.name == "postgresql":

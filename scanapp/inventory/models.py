@@ -188,12 +188,22 @@ class StockMove(db.Model):
     to_location: Mapped[Location] = relationship(foreign_keys=[to_location_id])
     user = relationship("User")
 
+    # Set by ledger.post_move on the move it posts: {location id: (qty, reserved) right after the
+    # move} for its physical sides, as its guarded UPDATEs returned them. Not a column.
+    resulting_balances = None
+
 
 class StockBalance(db.Model):
-    """On-hand quantity per (item, physical location, lot); always the sum of its moves."""
+    """On-hand quantity per (item, physical location, lot); always the sum of its moves.
+
+    ``reserved`` is the part promised to pick lists (the sum of its `Reservation` rows); available
+    = qty − reserved. Only `inventory.ledger` and `inventory.reservations` change it.
+    """
 
     __table_args__ = (
         CheckConstraint("qty >= 0", name="qty_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= qty", name="reserved_within_qty"),
         # One row per (item, location, lot); lot NULL needs its own partial index because NULLs
         # are distinct in a plain unique index (on both SQLite and PostgreSQL).
         Index("uq_stock_balance_item_location_lot", "item_id", "location_id", "lot_id", unique=True),
@@ -213,8 +223,38 @@ class StockBalance(db.Model):
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
     qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal("0"))
+    reserved: Mapped[Decimal] = mapped_column(QTY, default=Decimal("0"), server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     item: Mapped[Item] = relationship()
     location: Mapped[Location] = relationship()
     lot: Mapped[Lot | None] = relationship()
+
+    @property
+    def available(self) -> Decimal:
+        return self.qty - (self.reserved or Decimal(0))
+
+
+class Reservation(db.Model):
+    """Units of one balance promised to one owner (e.g. a pick-list line: ``("pick_line", 12)``).
+
+    The balance's ``reserved`` is the sum of its reservations. ``cut`` is how much a count
+    adjustment took away from this reservation (the stock was not there), for the owner to show.
+    """
+
+    __table_args__ = (
+        CheckConstraint("qty >= 0", name="qty_not_negative"),
+        CheckConstraint("cut >= 0", name="cut_not_negative"),
+        Index("uq_reservation_owner_balance", "owner_type", "owner_id", "balance_id", unique=True),
+        Index("ix_reservation_balance_id", "balance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("stock_balance.id"))
+    owner_type: Mapped[str] = mapped_column(String(30))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal("0"))
+    cut: Mapped[Decimal] = mapped_column(QTY, default=Decimal("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    balance: Mapped[StockBalance] = relationship()

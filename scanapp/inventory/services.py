@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..clock import utcnow
 from ..extensions import db
 from ..scanning.interpret import gtin14
 from . import ledger, queries
@@ -63,6 +64,22 @@ def virtual_location(type_: LocationType) -> Location:
     return loc
 
 
+def warehouse_location(warehouse: Warehouse, type_: LocationType, suffix: str, name: str) -> Location:
+    """The warehouse's own location ``<WAREHOUSE>-<suffix>`` of ``type_`` (transit, outbound …), created on
+    first use (race-safe: two requests creating it at once end with one row). A location with that code
+    but another type is refused rather than silently used."""
+    code = f"{warehouse.code}-{suffix}"[:60]
+    loc = queries.location_by_code(code)
+    if loc is None:
+        ledger._insert_ignore(Location, {"code": code, "name": name, "type": type_.value, "active": True,
+                                         "warehouse_id": warehouse.id, "created_at": utcnow()})
+        loc = queries.location_by_code(code)
+    if loc.type is not type_ or loc.warehouse_id != warehouse.id:
+        raise InvalidMove(_l("Location %(code)s exists but is not the warehouse's %(type)s location.",
+                             code=code, type=type_.value))
+    return loc
+
+
 def clean_text(text, field: str, max_len: int, *, required: bool = True) -> str:
     """Trimmed text of at most ``max_len`` characters without control characters, or a 422."""
     if text is None:
@@ -74,9 +91,20 @@ def clean_text(text, field: str, max_len: int, *, required: bool = True) -> str:
         raise InvalidMove(_l("%(field)s is required.", field=field))
     if len(text) > max_len:
         raise InvalidMove(_l("%(field)s is longer than %(max)s characters.", field=field, max=max_len))
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if any(_invisible(c) for c in text):
         raise InvalidMove(_l("%(field)s contains control characters.", field=field))
     return text
+
+
+# Bidirectional overrides, embeddings, isolates and marks: invisible, and they make "ABC" display
+# as "CBA" — a SKU or a location code that reads as another one (CVE-2021-42574, "Trojan Source").
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _invisible(c: str) -> bool:
+    """C0 and C1 control characters, DEL, lone surrogates and bidi controls."""
+    code = ord(c)
+    return code < 32 or 127 <= code < 160 or 0xD800 <= code < 0xE000 or c in _BIDI_CONTROLS
 
 
 def _flush_unique(message) -> None:
@@ -155,13 +183,29 @@ def create_item(
     return item
 
 
-def _location(code, field) -> Location:
+def _location(code, field, known: dict[str, Location] | None = None) -> Location:
     if code is None or code == "":
         raise InvalidMove(_l("%(field)s is required for this move.", field=field))
-    loc = queries.location_by_code(clean_text(code, field, 60))
+    code = clean_text(code, field, 60)
+    loc = (known or {}).get(code) or queries.location_by_code(code)
     if loc is None:
         raise UnknownReference(_l("No location %(code)s.", code=str(code)[:60]))
     return loc
+
+
+def _virtual(type_: LocationType, known: dict[str, Location]) -> Location:
+    return known.get(VIRTUAL_CODES[type_]) or virtual_location(type_)
+
+
+def _prefetch_locations(*codes) -> dict[str, Location]:
+    """Every location a move names (the virtual side too) in one query, by code; codes that are
+    not plain text are left to `_location` to refuse."""
+    wanted = sorted({c.strip() for c in codes if isinstance(c, str) and c.strip() and len(c) <= 200
+                     and not any(_invisible(ch) for ch in c)})
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(Location).where(Location.code.in_(wanted))).scalars()
+    return {loc.code: loc for loc in rows}
 
 
 def move_stock(
@@ -188,21 +232,28 @@ def move_stock(
         raise UnknownReference(_l("No item with SKU %(sku)s.", sku=str(sku)[:60]))
     reason = clean_text(reason, "reason", 500, required=False)
 
+    virtual_type = _VIRTUAL_SOURCE.get(move_type) or _VIRTUAL_TARGET.get(move_type) or (
+        LocationType.ADJUSTMENT if move_type is MoveType.ADJUSTMENT else None)
+    # One query for both sides (this runs on every scan); the dict also keeps the rows alive.
+    known = _prefetch_locations(from_location, to_location, VIRTUAL_CODES.get(virtual_type))
     if move_type in _VIRTUAL_SOURCE:
-        source = virtual_location(_VIRTUAL_SOURCE[move_type])
-        target = _location(to_location, "to_location")
+        source = _virtual(_VIRTUAL_SOURCE[move_type], known)
+        target = _location(to_location, "to_location", known)
     elif move_type in _VIRTUAL_TARGET:
-        source = _location(from_location, "from_location")
-        target = virtual_location(_VIRTUAL_TARGET[move_type])
+        source = _location(from_location, "from_location", known)
+        target = _virtual(_VIRTUAL_TARGET[move_type], known)
     elif move_type is MoveType.ADJUSTMENT:
         if bool(from_location) == bool(to_location):
             raise InvalidMove(_l("An adjustment has either a from_location (less stock) or a to_location (more)."))
-        adjust = virtual_location(LocationType.ADJUSTMENT)
-        source = _location(from_location, "from_location") if from_location else adjust
-        target = _location(to_location, "to_location") if to_location else adjust
+        adjust = _virtual(LocationType.ADJUSTMENT, known)
+        source = _location(from_location, "from_location", known) if from_location else adjust
+        target = _location(to_location, "to_location", known) if to_location else adjust
     else:
-        source = _location(from_location, "from_location")
-        target = _location(to_location, "to_location")
+        source = _location(from_location, "from_location", known)
+        target = _location(to_location, "to_location", known)
+    if move_type is not MoveType.ADJUSTMENT and LocationType.TRANSIT in (source.type, target.type):
+        # Transit stock belongs to a transfer document; moving it by hand would unbalance the transfer.
+        raise InvalidMove(_l("Stock in transit moves only with its transfer: ship or receive the transfer instead."))
 
     lot_row = None
     if lot not in (None, ""):
@@ -232,8 +283,31 @@ def move_stock(
     )
 
 
+@dataclass(frozen=True)
+class BalanceAfter:
+    """A balance as a move left it (the fields `api.serialize.balance` reads)."""
+
+    item: Item
+    location: Location
+    lot: object
+    qty: Decimal
+    reserved: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.qty - self.reserved
+
+
 def balances_after(move: StockMove):
-    """The balances a move touched, for the response that confirms it."""
+    """The balances a move touched, for the response that confirms it.
+
+    A move just posted by `ledger.post_move` carries the quantities its UPDATEs returned, so no
+    query is needed; otherwise the balance rows are read.
+    """
+    if move.resulting_balances is not None:
+        sides = (move.from_location, move.to_location)
+        return [BalanceAfter(move.item, loc, move.lot, *move.resulting_balances[loc.id])
+                for loc in sides if loc.id in move.resulting_balances]
     ids = [loc_id for loc_id in (move.from_location_id, move.to_location_id)]
     return [
         b

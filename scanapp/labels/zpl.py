@@ -83,7 +83,7 @@ def zpl_code128_data(symbol: Symbol) -> tuple[str, int]:
     head_len = (24 if symbol.data[16:18] == "17" else 16) + 2
     head, lot = symbol.data[:head_len], symbol.data[head_len:]
     count = 2 + len(head) // 2 + 1
-    if lot.isdigit() and len(lot) % 2 == 0:
+    if lot.isascii() and lot.isdigit() and len(lot) % 2 == 0:
         return ">;>8" + head + lot, count + len(lot) // 2
     return ">;>8" + head + ">6" + _subset_b(lot), count + 1 + len(lot)
 

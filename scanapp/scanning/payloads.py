@@ -7,7 +7,7 @@ so ordinary codes stay readable and can be typed from a damaged label:
     ITEM:SKU-1001           an item, by its SKU (labels use the item's GTIN where it has one)
     LOT:SKU-1001:L2405      a lot of an item without a GTIN (GTIN items use GS1 (01)(10)(17))
     DOC:PO:PO-00012         a document: PO purchase order, SO sales order, PL pick list,
-                            CNT count session
+                            CNT count session, TR inter-warehouse transfer
 
 The prefix is case-insensitive when read, so a worker typing ``loc:wh1-a-01-02`` is understood;
 codes themselves are matched case-insensitively by the lookups.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DOCUMENT_KINDS = ("PO", "SO", "PL", "CNT")
+DOCUMENT_KINDS = ("PO", "SO", "PL", "CNT", "TR")
 KINDS = ("LOC", "ITEM", "LOT", "DOC")
 
 
