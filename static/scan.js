@@ -430,6 +430,8 @@
   }
 
   function readFrame(field, video) {
+    // Until the camera delivers its first frame the video is 0×0: nothing to read, nothing to send.
+    if (video.readyState < 2 || !video.videoWidth) { return Promise.resolve(null); }
     return detector().then(function (det) {
       if (det) {
         return det.detect(video).then(function (found) { return found.length ? found[0].rawValue : null; });
