@@ -21,6 +21,11 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session: a handheld left open all shift
     WTF_CSRF_SSL_STRICT = False  # behind TLS-terminating proxies the Referer check breaks real handhelds
     PERMANENT_SESSION_LIFETIME = timedelta(hours=14)  # a long shift plus overtime
+    # The session is a signed cookie: a response that re-sent it unchanged (heartbeats, live
+    # progress polls, the service worker's fetches) would put back that request's older copy over
+    # what a concurrent request just saved (a receive step in progress, the CSRF token). So the
+    # cookie is only sent when the session changed; it lives 14 hours from its last change.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

@@ -376,3 +376,29 @@ def test_a_second_lot_in_the_quantity_step_is_refused(app, floor, client_en):
     r = h.scan(f"]C101{GTIN}17{expiry:%y%m%d}10LOT-B")
     assert r.status_code == 422 and "This is lot LOT-B; you are receiving lot LOT-A" in r.get_data(as_text=True)
     assert 'value="2"' in r.get_data(as_text=True)
+
+
+def test_a_heartbeat_answered_after_a_scan_does_not_undo_the_scan(app, floor, client_en):
+    """The session is a signed cookie. A heartbeat or a page load sent before a scan and answered
+    after it carries the session as it was before the scan; had its response sent the cookie back,
+    the browser would have put the old one over the scanned item ("Scan an item first")."""
+    c = client_en()
+    hh = Handheld(c, floor)
+    before_scan = c.client.get_cookie("session").value
+    assert step_of(hh.scan(BOLT_EAN)) == "qty"
+
+    late = app.test_client()  # the same browser: its requests in flight still hold the old cookie
+    late.set_cookie("session", before_scan)
+    answers = [
+        late.post("/devices/heartbeat", data={"device": "handheld-0001", "waiting": "0", "conflicts": "0"},
+                  headers={"X-CSRFToken": c.csrf}),
+        late.get("/"),
+        late.get(f"/receive/po/{floor}"),
+    ]
+    for response in answers:
+        assert response.status_code == 200
+        for header in response.headers.getlist("Set-Cookie"):  # what the browser would store
+            name, _sep, rest = header.partition("=")
+            c.client.set_cookie(name, rest.split(";")[0])
+
+    assert step_of(hh.qty("3")) == "inspect"
