@@ -5,15 +5,80 @@ write transaction opened with BEGIN IMMEDIATE. A deferred BEGIN takes its write 
 first write; if another writer committed meanwhile, SQLite cannot upgrade the stale read
 snapshot and fails at once with "database is locked" (the busy timeout does not help). Read-only
 page views (GET) keep a deferred BEGIN so they run alongside the writer.
+
+Writers also queue for SQLite's one write lock on a lock file (``<database>-writers.lock``)
+before BEGIN IMMEDIATE. SQLite's own busy handler polls with sleeps growing to 100 ms, so
+under load a writer could lose the race again and again (seconds, for one scan); waiting on
+``flock`` instead hands the database to the next writer as soon as the last one is done.
+The queue only orders writers: if it cannot be had within the busy timeout, the transaction
+goes on to BEGIN IMMEDIATE and SQLite's own lock, which is what keeps writes serial.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import time
+
 from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUSY_TIMEOUT_S = 15
+
+
+class _WriterQueue:
+    """One per database file and process: a thread lock (threads of this process) and an
+    ``flock`` on the lock file (the other processes); the kernel wakes a waiter on release."""
+
+    def __init__(self, path: str):
+        self.path = f"{path}-writers.lock"
+        self.thread_lock = threading.Lock()
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        if not self.thread_lock.acquire(timeout=BUSY_TIMEOUT_S):
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # a read-only directory: SQLite's own lock still orders the writers
+            self.thread_lock.release()
+            return False
+        delay = 0.0002
+        while True:  # flock has no timeout: poll without blocking, briefly
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.fd = fd
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    self.thread_lock.release()
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # closing the file releases the flock
+        self.thread_lock.release()
+
+
+_queues: dict[str, _WriterQueue] = {}
+_holders: dict[int, _WriterQueue] = {}  # id(connection record) → the queue whose turn it holds
+_queues_lock = threading.Lock()
+
+
+def _queue_for(path: str) -> _WriterQueue:
+    with _queues_lock:
+        if path not in _queues:
+            _queues[path] = _WriterQueue(path)
+        return _queues[path]
 
 
 def _is_sqlite(dbapi_connection) -> bool:
@@ -30,7 +95,10 @@ def _on_connect(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed data
+    path = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
     cursor.close()
+    if path:  # not for an in-memory database
+        connection_record.info["writer_queue"] = _queue_for(path)
 
 
 @event.listens_for(Engine, "begin")
@@ -39,8 +107,43 @@ def _on_begin(conn):
         return
     if has_request_context() and request.method in _READ_METHODS:
         conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    record = conn.connection._connection_record
+    queue = record.info.get("writer_queue")
+    if queue is not None and id(record) not in _holders and queue.acquire():
+        _holders[id(record)] = queue
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _next_writer(connection_record) -> None:
+    queue = _holders.pop(id(connection_record), None)
+    if queue is not None:
+        queue.release()
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _on_end(conn):
+    """The transaction ends: the next writer may start (SQLite's own lock covers the commit)."""
+    if conn.dialect.name != "sqlite":
+        return
+    try:
+        record = conn.connection._connection_record
+    except Exception:  # noqa: BLE001 - an invalidated connection: the pool's events release it
+        return
+    _next_writer(record)
+
+
+@event.listens_for(Pool, "checkin")
+def _on_checkin(dbapi_connection, connection_record):
+    """A safety net: a connection back in the pool holds no writer's turn."""
+    if connection_record is not None:
+        _next_writer(connection_record)
+
+
+@event.listens_for(Pool, "invalidate")
+def _on_invalidate(dbapi_connection, connection_record, exception):
+    _next_writer(connection_record)
 
 
 def engine_options(url: str) -> dict:

@@ -162,3 +162,49 @@ def test_ledger_check_reports_a_tampered_balance(stocked, runner):
     with stocked.app_context():  # put it back so the after-test check passes
         db.session.execute(update(StockBalance).values(qty=StockBalance.qty - 1))
         db.session.commit()
+
+
+def test_sqlite_writers_take_turns_and_every_turn_is_given_back(stocked, api_client, is_postgres, balance):
+    """SQLite writers queue on a lock file before BEGIN IMMEDIATE (scanapp/db.py). A turn kept
+    after a request would make every later write wait out the busy timeout: after a post, a
+    refused post and a page view, another process can take the lock at once."""
+    if is_postgres:
+        pytest.skip("the writers' queue is SQLite's")
+    import fcntl
+    import os
+
+    path = stocked.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers.lock"
+
+    def free() -> bool:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    worker = api_client("worker")
+    body = {"type": "issue", "sku": "BOLT", "qty": "3", "from_location": "WH1-A-01"}
+    assert worker.post("/moves", json=body, key="a").status_code == 201
+    assert os.path.exists(path) and free()
+    assert worker.post("/moves", json=dict(body, qty="30"), key="b").status_code == 409  # only 7 there
+    assert free()
+    assert worker.get("/stock?sku=BOLT").status_code == 200
+    assert free()
+
+    # The turn is really taken: while another process holds it, a write waits for it.
+    import threading
+    import time
+
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    answers = []
+    writer = threading.Thread(target=lambda: answers.append(worker.post("/moves", json=body, key="c").status_code))
+    writer.start()
+    time.sleep(0.3)
+    assert answers == []  # (reading the balance here would queue too: outside a request, BEGIN IMMEDIATE)
+    os.close(fd)
+    writer.join(10)
+    assert answers == [201] and balance("BOLT", "WH1-A-01") == 4 and free()
