@@ -8,8 +8,8 @@ page views (GET) keep a deferred BEGIN so they run alongside the writer.
 
 Writers also queue for SQLite's one write lock on a lock file (``<database>-writers.lock``)
 before BEGIN IMMEDIATE. SQLite's own busy handler polls with sleeps growing to 100 ms, so
-under load a writer could lose the race again and again (seconds, for one scan); waiting on
-``flock`` instead hands the database to the next writer as soon as the last one is done.
+under load a writer could lose the race again and again (seconds, for one scan); in the queue
+the next writer starts within about 2 ms of the last one's commit.
 The queue only orders writers: if it cannot be had within the busy timeout, the transaction
 goes on to BEGIN IMMEDIATE and SQLite's own lock, which is what keeps writes serial.
 """
@@ -31,8 +31,8 @@ BUSY_TIMEOUT_S = 15
 
 
 class _WriterQueue:
-    """One per database file and process: a thread lock (threads of this process) and an
-    ``flock`` on the lock file (the other processes); the kernel wakes a waiter on release."""
+    """One per database file and process: a thread lock orders the threads of this process, and
+    an ``flock`` on the lock file the processes (polled every ≤ 2 ms: flock has no timeout)."""
 
     def __init__(self, path: str):
         self.path = f"{path}-writers.lock"
@@ -49,7 +49,7 @@ class _WriterQueue:
             self.thread_lock.release()
             return False
         delay = 0.0002
-        while True:  # flock has no timeout: poll without blocking, briefly
+        while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self.fd = fd
