@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,18 +18,10 @@ from ..purchasing.models import PurchaseOrder, PurchaseOrderLine
 from ..scanning.resolve import resolve
 from ..web import BadRequest, error_json, json_body, write
 from . import bp, serialize
+from .fields import text
 from .openapi import IDEMPOTENCY, QTY, _errors, _json_body, _ok, _path_param
 
-
-def _text(body: dict, name: str, *, required: bool = False):
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(_("The field %(name)s is required.", name=name), code="missing_field")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(_("The field %(name)s must be text.", name=name), code="invalid_field")
-    return value
+_text = partial(text, required=False)  # a PO's fields are optional unless a call says required=True
 
 
 def line_json(line: PurchaseOrderLine) -> dict:

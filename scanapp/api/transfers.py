@@ -12,18 +12,8 @@ from ..moves import services
 from ..moves.models import Transfer
 from ..web import BadRequest, json_body, write
 from . import bp, serialize
+from .fields import text as _text
 from .openapi import IDEMPOTENCY, QTY, _errors, _json_body, _ok, _path_param, _ref
-
-
-def _text(body: dict, name: str, *, required: bool = True):
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(_("The field %(name)s is required.", name=name), code="missing_field")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(_("The field %(name)s must be text.", name=name), code="invalid_field")
-    return value
 
 
 def transfer_json(tr: Transfer, *, moves: bool = False) -> dict:

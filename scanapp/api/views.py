@@ -14,18 +14,8 @@ from ..inventory.errors import NotFound
 from ..inventory.models import MoveType
 from ..web import BadRequest, json_body, write
 from . import bp, serialize
+from .fields import text as _text
 from .openapi import spec
-
-
-def _text(body: dict, name: str, *, required: bool = True, default=None):
-    value = body.get(name, default)
-    if value is None:
-        if required:
-            raise BadRequest(_("The field %(name)s is required.", name=name), code="missing_field")
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(_("The field %(name)s must be text.", name=name), code="invalid_field")
-    return value
 
 
 def _flag(body: dict, name: str) -> bool:

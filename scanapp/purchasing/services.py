@@ -479,6 +479,20 @@ class ReceiptResult:
     extra: dict = field(default_factory=dict)
 
 
+def inspection_split(item: Item, total: Decimal, rejected_qty, reject_reason) -> tuple[Decimal, str]:
+    """The rejected part of ``total`` and its reason, as inspection gives them: never more than
+    was received, and a reason whenever anything is rejected."""
+    rejected = (parse_quantity(rejected_qty, whole_units=item.whole_units, allow_zero=True)
+                if rejected_qty not in (None, "") else Decimal(0))
+    if rejected > total:
+        raise InvalidMove(_l("The rejected quantity (%(rejected)s) is more than the quantity received (%(qty)s).",
+                             rejected=_q(rejected), qty=_q(total)))
+    reason = clean_text(reject_reason, "reject_reason", 500, required=False)
+    if rejected and not reason:
+        raise InvalidMove(_l("Give a reason for the rejected quantity."), code="reason_required")
+    return rejected, reason
+
+
 def receive(*, user, qty, location: str | None, po_number: str | None = None, sku: str | None = None,
             item: Item | None = None, warehouse: str | None = None, lot: str | None = None,
             expiry: date | None = None, rejected_qty=None, reject_reason: str = "",
@@ -495,15 +509,8 @@ def receive(*, user, qty, location: str | None, po_number: str | None = None, sk
     if item is None:
         item = _item(sku)
     total = parse_quantity(qty, whole_units=item.whole_units)
-    rejected = (parse_quantity(rejected_qty, whole_units=item.whole_units, allow_zero=True)
-                if rejected_qty not in (None, "") else Decimal(0))
-    if rejected > total:
-        raise InvalidMove(_l("The rejected quantity (%(rejected)s) is more than the quantity received (%(qty)s).",
-                             rejected=_q(rejected), qty=_q(total)))
+    rejected, reason = inspection_split(item, total, rejected_qty, reject_reason)
     accepted = total - rejected
-    reason = clean_text(reject_reason, "reject_reason", 500, required=False)
-    if rejected and not reason:
-        raise InvalidMove(_l("Give a reason for the rejected quantity."), code="reason_required")
 
     po = line = None
     if po_number not in (None, ""):

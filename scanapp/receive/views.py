@@ -289,14 +289,8 @@ def inspect(kind: str, ref: str):
         item = _item(draft)
         total = Decimal(draft["qty"])
         if request.form.get("action") == "split":
-            rejected = parse_quantity(request.form.get("rejected") or "0", whole_units=item.whole_units,
-                                      allow_zero=True)
-            reason = (request.form.get("reason") or "").strip()[:500]
-            if rejected > total:
-                raise InvalidMove(_("The rejected quantity (%(rejected)s) is more than the quantity received "
-                                    "(%(qty)s).", rejected=format_quantity(rejected), qty=format_quantity(total)))
-            if rejected and not reason:
-                raise InvalidMove(_("Give a reason for the rejected quantity."), code="reason_required")
+            rejected, reason = services.inspection_split(item, total, request.form.get("rejected"),
+                                                         request.form.get("reason"))
         else:
             rejected, reason = Decimal(0), ""
         draft.update(rejected=str(rejected), reason=reason, step="location")
