@@ -133,13 +133,7 @@ def receive(number: str):
 @write(idempotent=True)
 def return_against_order(number: str):
     """Return stock to the PO's supplier (from quarantine or any location)."""
-    body = json_body()
-    move = services.return_to_supplier(
-        po_number=number, sku=_text(body, "sku", required=True), qty=body.get("qty"),
-        from_location=_text(body, "from_location", required=True), lot=_text(body, "lot"),
-        reason=_text(body, "reason") or "", user_id=current_user.id, idempotency_key=_idempotency_key(),
-    )
-    return jsonify({"move": serialize.move(move)}), 201
+    return _return(po_number=number)
 
 
 @bp.post("/suppliers/<code>/returns")
@@ -147,9 +141,14 @@ def return_against_order(number: str):
 @write(idempotent=True)
 def return_to_supplier(code: str):
     """Return stock to a supplier without a PO."""
+    return _return(supplier=code)
+
+
+def _return(**against):
+    """A return to supplier from the JSON body, against a PO (``po_number``) or a ``supplier``."""
     body = json_body()
     move = services.return_to_supplier(
-        supplier=code, sku=_text(body, "sku", required=True), qty=body.get("qty"),
+        **against, sku=_text(body, "sku", required=True), qty=body.get("qty"),
         from_location=_text(body, "from_location", required=True), lot=_text(body, "lot"),
         reason=_text(body, "reason") or "", user_id=current_user.id, idempotency_key=_idempotency_key(),
     )
