@@ -10,8 +10,9 @@ receipts into them, later ones transfers between them and issues from them, in i
 balance ever goes below zero; balances are then computed as the sums of the moves, and the app's
 own ledger check runs at the end of every run.
 
-Measured in-process through the Flask test client (server time: routing, query, JSON/HTML;
-no network), each as p50/p95 over many random items or locations:
+Measured in-process through the Flask test client (routing, query, JSON/HTML; no network),
+each as p50/p95 over many random items or locations; for the stock of one item also the app's
+own time from its Server-Timing header (the test client's own work left out):
   stock of one item (API, target ≤ 5 ms; also the bare SQL), a location's contents (API),
   the stock-on-hand page (50 rows, with filters, target ≤ 200 ms), an item's ledger (API, first
   and a later page; and the ledger page), and posting one more move (API) — compared with the
@@ -192,20 +193,30 @@ def counts(app) -> dict:
 
 
 def timed(fn, n: int, label: str, results: list, *, expect=200) -> list[float]:
-    """Call fn(i) n times after two warm-up calls; record p50/p95 in ms under ``label``."""
+    """Call fn(i) n times after two warm-up calls; record p50/p95 in ms under ``label``.
+
+    fn returns an HTTP status, or a response: then the app's own time from its Server-Timing
+    header is recorded too, under ``label + " (server)"``."""
+    from scanapp.timing import server_ms
+
     for i in range(2):
         fn(-1 - i)
-    samples = []
+    samples, server = [], []
     for i in range(n):
         start = time.perf_counter()
-        status = fn(i)
+        outcome = fn(i)
         samples.append((time.perf_counter() - start) * 1000)
+        status = getattr(outcome, "status_code", outcome)
+        if hasattr(outcome, "headers") and server_ms(outcome) is not None:
+            server.append(server_ms(outcome))
         if expect is not None and status != expect:
             raise SystemExit(f"{label}: HTTP {status}")
-    samples.sort()
-    results.append((label, percentile(samples, 50), percentile(samples, 95), n))
-    print(f"  {label:58} p50 {percentile(samples, 50):7.1f} ms   p95 {percentile(samples, 95):7.1f} ms   (n={n})",
-          flush=True)
+    for name, values in ((label, samples), (f"{label} (server)", server)):
+        if values:
+            values.sort()
+            results.append((name, percentile(values, 50), percentile(values, 95), n))
+            print(f"  {name:58} p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms   "
+                  f"(n={n})", flush=True)
     return samples
 
 
@@ -248,7 +259,7 @@ def measure(url: str, token: str, rng: random.Random) -> tuple[list, dict]:
     def get(client, path, headers=None):
         return lambda i: client.get(path(i), headers=headers).status_code
 
-    timed(get(api, lambda i: f"/api/v1/stock?sku={picks[i][0]}", auth), 200,
+    timed(lambda i: api.get(f"/api/v1/stock?sku={picks[i][0]}", headers=auth), 200,
           "stock of one item: GET /api/v1/stock?sku=", results)
     with app.app_context():
         item_ids = [queries.item_by_sku(sku).id for sku, _ in picks[:200]]
@@ -386,13 +397,15 @@ def main() -> int:
 
     by_label = {label: (p50, p95) for label, p50, p95, _n in results}
     stock_p50 = by_label["stock of one item: GET /api/v1/stock?sku="][0]
+    stock_server_p50 = by_label["stock of one item: GET /api/v1/stock?sku= (server)"][0]
     sql_p50 = by_label["stock of one item: the SQL alone (queries.on_hand)"][0]
     page_p95 = max(p95 for label, _p50, p95, _n in results if label.startswith("stock page"))
     big, empty = percentile(post_big, 50), percentile(post_empty, 50)
     print("\ntargets:")
     lines = [
-        (f"stock of one item ≤ {STOCK_ITEM_MS} ms server time (p50): {stock_p50:.1f} ms through the API, "
-         f"{sql_p50:.2f} ms the SQL", stock_p50 <= STOCK_ITEM_MS),
+        (f"stock of one item ≤ {STOCK_ITEM_MS} ms server time (p50): {stock_server_p50:.1f} ms in the app "
+         f"(Server-Timing), {stock_p50:.1f} ms with the test client, {sql_p50:.2f} ms the SQL",
+         stock_server_p50 <= STOCK_ITEM_MS),
         (f"stock page, 50 rows with filters ≤ {STOCK_PAGE_MS} ms (worst p95 of the variants): {page_p95:.0f} ms",
          page_p95 <= STOCK_PAGE_MS),
         (f"posting one more move no slower than on an empty database (p50): {big:.1f} ms vs {empty:.1f} ms "

@@ -24,6 +24,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     config.load(app, overrides)
     _configure_json(app)
+    _wrap_wsgi(app)
     _configure_database(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -37,6 +38,12 @@ def _configure_json(app: Flask) -> None:
     from .jsonutil import JSONProvider
 
     app.json = JSONProvider(app)
+
+
+def _wrap_wsgi(app: Flask) -> None:
+    from .timing import ServerTiming
+
+    app.wsgi_app = ServerTiming(app.wsgi_app)
     if app.config["SCANAPP_TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -56,7 +56,12 @@ def render(page_template: str, fragment_template: str | None = None, status: int
 
 
 def is_retryable(exc: Exception) -> bool:
+    """Worth running the whole unit of work again: a deadlock, a serialisation failure, a lock
+    timeout, SQLite busy, or a connection the database server had dropped (the retry gets a new
+    one; should the drop have come during COMMIT, the idempotency key makes the retry a replay)."""
     if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
         state = getattr(exc.orig, "sqlstate", None)
         if state in RETRYABLE_SQLSTATES:
             return True
@@ -226,8 +231,15 @@ def handle_http_error(exc: HTTPException):
 
 
 def handle_unexpected(exc: Exception):
-    log.exception("unhandled error")
     db.session.rollback()
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # The database server dropped the connection (restarted); the pool has been renewed.
+        log.warning("database connection lost: %s", exc.orig)
+        message = _("The database connection was reset. Nothing was saved; try again.")
+        if wants_json():
+            return error_json("database_unavailable", message, 503)
+        return _error_page(message, 503)
+    log.exception("unhandled error")
     message = _("Something went wrong on the server. Nothing was saved; try again.")
     if wants_json():
         return error_json("server_error", message, 500)

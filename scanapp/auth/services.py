@@ -7,7 +7,7 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..clock import utcnow
 from ..errors import ScanAppError
@@ -70,12 +70,21 @@ def start_session(user: User, user_agent: str = "") -> str:
     return secret
 
 
+# Built once: one of these runs before every request (building a select is a good part of its cost).
+_USER_FOR_SESSION = (
+    select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("digest"), UserSession.revoked_at.is_(None), User.active)
+)
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active)
+)
+
+
 def user_for_session(secret: str) -> User | None:
-    row = db.session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == token_digest(secret), UserSession.revoked_at.is_(None), User.active)
-    ).first()
+    row = db.session.execute(_USER_FOR_SESSION, {"digest": token_digest(secret)}).first()
     if row is None:
         return None
     user = row.User
@@ -114,11 +123,7 @@ def create_token(user: User, name: str = "") -> str:
 
 
 def user_for_token(token: str) -> User | None:
-    return db.session.execute(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None), User.active)
-    ).scalar_one_or_none()
+    return db.session.execute(_USER_FOR_TOKEN, {"digest": token_digest(token)}).scalar_one_or_none()
 
 
 def user_by_name(username: str) -> User | None:

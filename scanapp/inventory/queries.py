@@ -5,19 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ..extensions import db
 from .models import PHYSICAL_TYPES, Item, ItemBarcode, Location, Lot, StockBalance, StockMove, Warehouse
 
+# Built once: these run on every scan (building a select costs more than running it).
+_ITEM_BY_SKU = select(Item).where(Item.sku == bindparam("sku"))
+_LOCATION_BY_CODE = select(Location).where(Location.code == bindparam("code"))
+_LOCATIONS_BY_CODE = select(Location).where(Location.code.in_(bindparam("codes", expanding=True)))
+
 
 def item_by_sku(sku: str) -> Item | None:
-    return db.session.execute(select(Item).where(Item.sku == sku)).scalar_one_or_none()
+    return db.session.execute(_ITEM_BY_SKU, {"sku": sku}).scalar_one_or_none()
 
 
 def location_by_code(code: str) -> Location | None:
-    return db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
+    return db.session.execute(_LOCATION_BY_CODE, {"code": code}).scalar_one_or_none()
+
+
+def locations_by_code(codes) -> dict[str, Location]:
+    """The locations with these codes, in one query, by code."""
+    return {loc.code: loc for loc in db.session.execute(_LOCATIONS_BY_CODE, {"codes": list(codes)}).scalars()}
 
 
 def location_by_code_ci(code: str) -> Location | None:

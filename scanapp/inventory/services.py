@@ -202,10 +202,7 @@ def _prefetch_locations(*codes) -> dict[str, Location]:
     not plain text are left to `_location` to refuse."""
     wanted = sorted({c.strip() for c in codes if isinstance(c, str) and c.strip() and len(c) <= 200
                      and not any(_invisible(ch) for ch in c)})
-    if not wanted:
-        return {}
-    rows = db.session.execute(select(Location).where(Location.code.in_(wanted))).scalars()
-    return {loc.code: loc for loc in rows}
+    return queries.locations_by_code(wanted) if wanted else {}
 
 
 def move_stock(
