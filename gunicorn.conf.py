@@ -9,12 +9,16 @@ worker_class = "gthread"
 threads = int(os.environ.get("SCANAPP_THREADS", 4))
 timeout = 30
 graceful_timeout = 20
-# No keep-alive: a gthread worker accepts every connection it can, so a handful of keep-alive
-# clients (handhelds, or a proxy's pooled connections) all ended up on one worker, i.e. one
-# core: 16 clients on 4 workers ran at 170-192 posts/s with one process at 95 % CPU. A new
-# connection per request lets every worker take its share (262 posts/s, 1.5 cores); the
-# handshake on a LAN costs less than that, and no client can hold a worker's slots.
-keepalive = 0
+# Keep-alive, short, with a cap on each worker's connections. A new TCP connection for every
+# request costs about 1 ms of CPU per scan (accept, handshake, close on both sides); keeping it
+# measured 290-310 -> 370-440 posts/s (docs/benchmarks.md). Uncapped, a gthread worker accepts
+# every connection it can, and a handful of busy keep-alive clients all ended up on one worker,
+# i.e. one core. Capped at 2 x threads, a worker serves `threads` requests at once and keeps at
+# most as many idle connections (gunicorn closes a connection after its response when
+# worker_connections - threads are idle already), so idle handhelds never take a busy one's
+# thread, the connections spread over the workers, and an idle one is closed after 1 s.
+keepalive = 1
+worker_connections = int(os.environ.get("SCANAPP_WORKER_CONNECTIONS", 2 * threads))
 accesslog = "-"
 # Workers are forked after the app is imported; create_app connects to nothing at import, so
 # every worker opens its own database connections.
