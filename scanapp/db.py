@@ -9,7 +9,7 @@ page views (GET) keep a deferred BEGIN so they run alongside the writer.
 Writers also queue for SQLite's one write lock on a lock file (``<database>-writers.lock``)
 before BEGIN IMMEDIATE. SQLite's own busy handler polls with sleeps growing to 100 ms, so
 under load a writer could lose the race again and again (seconds, for one scan); in the queue
-the next writer starts within about 2 ms of the last one's commit.
+the kernel wakes the next writer when the last one commits (see `_WriterQueue`).
 The queue only orders writers: if it cannot be had within the busy timeout, the transaction
 goes on to BEGIN IMMEDIATE and SQLite's own lock, which is what keeps writes serial.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -31,14 +32,37 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BUSY_TIMEOUT_S = 15
 
 
+class _Turn:
+    """One request for the lock file, handed to the queue's helper thread."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.granted = threading.Event()
+        self.state_lock = threading.Lock()
+        self.abandoned = False
+        self.failed = False
+
+
 class _WriterQueue:
     """One per database file and process: a thread lock orders the threads of this process, and
-    an ``flock`` on the lock file the processes (polled every ≤ 2 ms: flock has no timeout)."""
+    an ``flock`` on the lock file the processes.
+
+    The flock is taken *blocking*, so the kernel wakes a waiting process the moment the lock is
+    free. Polling it instead (flock has no timeout) was unfair: a process that had waited long
+    slept between polls while a newcomer took the lock at once, and with keep-alive connections
+    the unlucky handhelds waited half a second (docs/benchmarks.md). A blocking call cannot time
+    out, so it runs in a helper thread (one per process, started when first needed: at most one
+    thread of a process waits for the file at a time, the one holding the thread lock) and the
+    writer waits for it with the busy timeout. A turn given up after the timeout is released by
+    the helper as soon as it arrives.
+    """
 
     def __init__(self, path: str):
         self.path = f"{path}-writers.lock"
         self.thread_lock = threading.Lock()
         self.fd: int | None = None
+        self._turns: queue.SimpleQueue[_Turn] = queue.SimpleQueue()
+        self._helper_pid: int | None = None
 
     def acquire(self) -> bool:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
@@ -49,19 +73,45 @@ class _WriterQueue:
         except OSError:  # a read-only directory: SQLite's own lock still orders the writers
             self.thread_lock.release()
             return False
-        delay = 0.0002
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not self._wait_for_turn(fd, deadline):
+                self.thread_lock.release()
+                return False
+        self.fd = fd
+        return True
+
+    def _wait_for_turn(self, fd: int, deadline: float) -> bool:
+        if self._helper_pid != os.getpid():  # first use in this process (workers are forked)
+            self._turns = queue.SimpleQueue()
+            threading.Thread(target=self._take_turns, name="sqlite-writers-queue", daemon=True).start()
+            self._helper_pid = os.getpid()
+        turn = _Turn(fd)
+        self._turns.put(turn)
+        turn.granted.wait(max(0.0, deadline - time.monotonic()))
+        with turn.state_lock:
+            if not turn.granted.is_set():
+                turn.abandoned = True  # the helper closes the file (and so gives the turn back)
+                return False
+        if turn.failed:
+            os.close(fd)
+            return False
+        return True
+
+    def _take_turns(self) -> None:
+        turns = self._turns
         while True:
+            turn = turns.get()
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self.fd = fd
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    self.thread_lock.release()
-                    return False
-                time.sleep(delay)
-                delay = min(delay * 2, 0.002)
+                fcntl.flock(turn.fd, fcntl.LOCK_EX)
+            except OSError:  # the writer goes on to SQLite's own lock
+                turn.failed = True
+            with turn.state_lock:
+                if turn.abandoned:
+                    os.close(turn.fd)
+                else:
+                    turn.granted.set()
 
     def release(self) -> None:
         fd, self.fd = self.fd, None

@@ -208,3 +208,43 @@ def test_sqlite_writers_take_turns_and_every_turn_is_given_back(stocked, api_cli
     os.close(fd)
     writer.join(10)
     assert answers == [201] and balance("BOLT", "WH1-A-01") == 4 and free()
+
+
+def test_a_sqlite_writer_that_waits_out_its_turn_goes_on_and_the_turn_is_given_back(
+        stocked, api_client, is_postgres, balance, monkeypatch):
+    """Another process keeps the lock file past the busy timeout (here 0.5 s): the write goes on to
+    SQLite's own lock and posts; the turn it gave up is released the moment it arrives."""
+    if is_postgres:
+        pytest.skip("the writers' queue is SQLite's")
+    import fcntl
+    import os
+    import sys
+    import time
+
+    monkeypatch.setattr(sys.modules["scanapp.db"], "BUSY_TIMEOUT_S", 0.5)
+    path = stocked.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers.lock"
+    worker = api_client("worker")
+    body = {"type": "issue", "sku": "BOLT", "qty": "1", "from_location": "WH1-A-01"}
+    assert worker.post("/moves", json=body, key="first").status_code == 201
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    started = time.monotonic()
+    assert worker.post("/moves", json=body, key="waited").status_code == 201
+    assert 0.45 < time.monotonic() - started < 5
+    os.close(fd)  # the helper thread now gets the abandoned turn and must close it at once
+
+    deadline = time.monotonic() + 5
+    while True:
+        probe = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "the abandoned turn was never given back"
+            time.sleep(0.01)
+        finally:
+            os.close(probe)
+    started = time.monotonic()
+    assert worker.post("/moves", json=body, key="after").status_code == 201
+    assert time.monotonic() - started < 0.45  # no wait: the queue is free again
+    assert balance("BOLT", "WH1-A-01") == 7
