@@ -23,3 +23,17 @@ accesslog = "-"
 # Workers are forked after the app is imported; create_app connects to nothing at import, so
 # every worker opens its own database connections.
 preload_app = False
+
+
+def post_worker_init(worker):
+    """Move everything the worker built at start (modules, the ORM's mappers, catalogs) out of the
+    garbage collector's sight. A full collection scanned all of it and stopped the worker's
+    threads for 130-330 ms under load, the slowest scans of the benchmark; after `gc.freeze()` it
+    takes under a millisecond (docs/benchmarks.md)."""
+    import gc
+
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()  # otherwise done, and left to the collector, on the first request
+    gc.collect()
+    gc.freeze()
