@@ -27,6 +27,18 @@ def test_pages_render_for_a_worker(stocked, page_client, path):
     assert "<html" in html and "csrf-token" in html
 
 
+def test_supervisors_reach_the_office_pages_from_every_page_header(stocked, page_client):
+    """Purchase orders, orders and stocktake sit in the header for supervisors (not only as home
+    tiles); workers do not see links to pages they may not open."""
+    office = ('href="/purchase-orders"', 'href="/orders"', 'href="/counts"')
+    supervisor_page = page_client("supervisor").get("/items/RICE").get_data(as_text=True)
+    assert all(link in supervisor_page for link in office)
+    worker = page_client("worker")
+    worker_page = worker.get("/items/RICE").get_data(as_text=True)
+    assert not any(link in worker_page for link in office)
+    assert [worker.get(path).status_code for path in ("/purchase-orders", "/orders", "/counts")] == [403] * 3
+
+
 def test_fragments_for_htmx_and_full_page_when_boosted(stocked, page_client):
     client = page_client("worker")
     fragment = client.get("/stock?q=RICE", headers={"HX-Request": "true"})
