@@ -245,7 +245,7 @@ def test_a_warehouse_day_on_a_phone_and_a_desktop(app, warehouse, new_page, cons
 
     # --- 3. Sue releases SO-1001 to Ana on her desktop -------------------------------------------
     log_in(desk, "sue", t)
-    desk.get_by_role("link", name=t["orders"], exact=True).click()
+    desk.locator(".mainnav").get_by_role("link", name=t["orders"], exact=True).click()  # the header
     expect(desk).to_have_url(re.compile(r"/orders$"))
     desk.locator("#release-form input[name=order][value='SO-1001']").check()
     desk.locator("#release-form select[name=assigned_to]").select_option("ana")
@@ -299,7 +299,7 @@ def test_a_warehouse_day_on_a_phone_and_a_desktop(app, warehouse, new_page, cons
 
     # --- 5. Sue opens a blind count of WH1-B-01 for Ana ----------------------------------------
     home(desk)
-    desk.get_by_role("link", name=t["stocktake"], exact=True).click()
+    desk.locator(".tiles").get_by_role("link", name=t["stocktake"], exact=True).click()  # the home tile
     desk.get_by_role("link", name=t["new_count"], exact=True).click()
     expect(desk).to_have_url(re.compile(r"/counts/new$"))
     desk.locator("input[name=scope][value=locations]").check()
