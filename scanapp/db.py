@@ -187,9 +187,11 @@ def _on_end(conn):
 
 @event.listens_for(Pool, "checkin")
 def _on_checkin(dbapi_connection, connection_record):
-    """A safety net: a connection back in the pool holds no writer's turn."""
+    """Back in the pool: the connection holds no writer's turn (a safety net for SQLite), and it is
+    idle from now (`_ping_after_idle`)."""
     if connection_record is not None:
         _next_writer(connection_record)
+        connection_record.info["idle_since"] = time.monotonic()
 
 
 @event.listens_for(Pool, "invalidate")
@@ -199,12 +201,6 @@ def _on_invalidate(dbapi_connection, connection_record, exception):
 
 # A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
 IDLE_PING_SECONDS = 5.0
-
-
-@event.listens_for(Pool, "checkin")
-def _note_idle_since(dbapi_connection, connection_record):
-    if connection_record is not None:
-        connection_record.info["idle_since"] = time.monotonic()
 
 
 @event.listens_for(Pool, "checkout")

@@ -342,32 +342,10 @@ def _drop_app_connections(engine) -> int:
     return dropped
 
 
-def test_a_connection_dropped_while_idle_is_replaced_before_use(app, is_postgres, shelves, make_item, receive,
-                                                               api_client, move_count, monkeypatch):
-    """The server restarted while the pool sat idle: the next scan is pinged onto a new connection
-    and posts, the worker sees nothing of it."""
-    if not is_postgres:
-        pytest.skip("the server dropping connections is PostgreSQL's")
-    monkeypatch.setattr(sys.modules["scanapp.db"], "IDLE_PING_SECONDS", 0.2)
-    make_item("IDLED")
-    receive("IDLED", "WH1-A-01", 5)
-    api = api_client("worker")
-    assert api.move(type="issue", sku="IDLED", qty=1, from_location="WH1-A-01").status_code == 201
-    engine = _raw_engine(app)
-    try:
-        assert _drop_app_connections(engine) >= 1
-        time.sleep(0.3)
-        response = api.move(type="issue", sku="IDLED", qty=1, from_location="WH1-A-01")
-        assert response.status_code == 201, response.get_json()
-        assert move_count(type="issue") == 2
-    finally:
-        engine.dispose()
-
-
-def test_a_connection_dropped_while_busy_answers_503_and_the_keyed_retry_posts_once(
-        app, is_postgres, shelves, make_item, receive, api_client, move_count, balance):
-    """A connection dropped between two scans of a busy handheld (no ping: it was just used): the
-    scan gets a clear 503 and writes nothing; the retry with its key posts once; reads recover."""
+@pytest.fixture
+def worker_who_just_posted(app, is_postgres, shelves, make_item, receive, api_client):
+    """PostgreSQL only: a worker whose first scan (an issue of DROPPED from WH1-A-01, 5 there) has
+    just left its connection in the app's pool; yields (api client, a separate engine)."""
     if not is_postgres:
         pytest.skip("the server dropping connections is PostgreSQL's")
     make_item("DROPPED")
@@ -375,23 +353,41 @@ def test_a_connection_dropped_while_busy_answers_503_and_the_keyed_retry_posts_o
     api = api_client("worker")
     assert api.move(type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01").status_code == 201
     engine = _raw_engine(app)
-    try:
-        assert _drop_app_connections(engine) >= 1
-        key = uuid.uuid4().hex
-        response = api.move(key=key, type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01")
-        assert response.status_code == 503
-        assert response.get_json()["error"]["message"] == \
-            "The database connection was reset. Nothing was saved; try again."
-        assert move_count(type="issue") == 1
-        for _attempt in range(2):
-            response = api.move(key=key, type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01")
-            assert response.status_code == 201, response.get_json()
-        assert move_count(type="issue") == 2
-        assert balance("DROPPED", "WH1-A-01") == 3
+    yield api, engine
+    engine.dispose()
 
-        assert _drop_app_connections(engine) >= 1
-        assert api.get("/stock?sku=DROPPED").status_code == 503
-        response = api.get("/stock?sku=DROPPED")
-        assert response.status_code == 200 and response.get_json()["items"][0]["qty"] == 3
-    finally:
-        engine.dispose()
+
+def test_a_connection_dropped_while_idle_is_replaced_before_use(worker_who_just_posted, move_count, monkeypatch):
+    """The server restarted while the pool sat idle: the next scan is pinged onto a new connection
+    and posts, the worker sees nothing of it."""
+    api, engine = worker_who_just_posted
+    monkeypatch.setattr(sys.modules["scanapp.db"], "IDLE_PING_SECONDS", 0.2)
+    assert _drop_app_connections(engine) >= 1
+    time.sleep(0.3)
+    response = api.move(type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01")
+    assert response.status_code == 201, response.get_json()
+    assert move_count(type="issue") == 2
+
+
+def test_a_connection_dropped_while_busy_answers_503_and_the_keyed_retry_posts_once(
+        worker_who_just_posted, move_count, balance):
+    """A connection dropped between two scans of a busy handheld (no ping: it was just used): the
+    scan gets a clear 503 and writes nothing; the retry with its key posts once; reads recover."""
+    api, engine = worker_who_just_posted
+    assert _drop_app_connections(engine) >= 1
+    key = uuid.uuid4().hex
+    response = api.move(key=key, type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["message"] == \
+        "The database connection was reset. Nothing was saved; try again."
+    assert move_count(type="issue") == 1
+    for _attempt in range(2):
+        response = api.move(key=key, type="issue", sku="DROPPED", qty=1, from_location="WH1-A-01")
+        assert response.status_code == 201, response.get_json()
+    assert move_count(type="issue") == 2
+    assert balance("DROPPED", "WH1-A-01") == 3
+
+    assert _drop_app_connections(engine) >= 1
+    assert api.get("/stock?sku=DROPPED").status_code == 503
+    response = api.get("/stock?sku=DROPPED")
+    assert response.status_code == 200 and response.get_json()["items"][0]["qty"] == 3

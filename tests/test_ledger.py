@@ -164,6 +164,26 @@ def test_ledger_check_reports_a_tampered_balance(stocked, runner):
         db.session.commit()
 
 
+def _writers_lock(app) -> str:
+    """The SQLite writers' queue lock file of ``app``'s database (scanapp/db.py)."""
+    return app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers.lock"
+
+
+def _lock_is_free(path: str) -> bool:
+    """Whether another process could take the writers' turn right now."""
+    import fcntl
+    import os
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def test_sqlite_writers_take_turns_and_every_turn_is_given_back(stocked, api_client, is_postgres, balance):
     """SQLite writers queue on a lock file before BEGIN IMMEDIATE (scanapp/db.py). A turn kept
     after a request would make every later write wait out the busy timeout: after a post, a
@@ -173,26 +193,15 @@ def test_sqlite_writers_take_turns_and_every_turn_is_given_back(stocked, api_cli
     import fcntl
     import os
 
-    path = stocked.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers.lock"
-
-    def free() -> bool:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-
+    path = _writers_lock(stocked)
     worker = api_client("worker")
     body = {"type": "issue", "sku": "BOLT", "qty": "3", "from_location": "WH1-A-01"}
     assert worker.post("/moves", json=body, key="a").status_code == 201
-    assert os.path.exists(path) and free()
+    assert os.path.exists(path) and _lock_is_free(path)
     assert worker.post("/moves", json=dict(body, qty="30"), key="b").status_code == 409  # only 7 there
-    assert free()
+    assert _lock_is_free(path)
     assert worker.get("/stock?sku=BOLT").status_code == 200
-    assert free()
+    assert _lock_is_free(path)
 
     # The turn is really taken: while another process holds it, a write waits for it.
     import threading
@@ -207,7 +216,7 @@ def test_sqlite_writers_take_turns_and_every_turn_is_given_back(stocked, api_cli
     assert answers == []  # (reading the balance here would queue too: outside a request, BEGIN IMMEDIATE)
     os.close(fd)
     writer.join(10)
-    assert answers == [201] and balance("BOLT", "WH1-A-01") == 4 and free()
+    assert answers == [201] and balance("BOLT", "WH1-A-01") == 4 and _lock_is_free(path)
 
 
 def test_a_sqlite_writer_that_waits_out_its_turn_goes_on_and_the_turn_is_given_back(
@@ -222,7 +231,7 @@ def test_a_sqlite_writer_that_waits_out_its_turn_goes_on_and_the_turn_is_given_b
     import time
 
     monkeypatch.setattr(sys.modules["scanapp.db"], "BUSY_TIMEOUT_S", 0.5)
-    path = stocked.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers.lock"
+    path = _writers_lock(stocked)
     worker = api_client("worker")
     body = {"type": "issue", "sku": "BOLT", "qty": "1", "from_location": "WH1-A-01"}
     assert worker.post("/moves", json=body, key="first").status_code == 201
@@ -234,16 +243,9 @@ def test_a_sqlite_writer_that_waits_out_its_turn_goes_on_and_the_turn_is_given_b
     os.close(fd)  # the helper thread now gets the abandoned turn and must close it at once
 
     deadline = time.monotonic() + 5
-    while True:
-        probe = os.open(path, os.O_RDWR)
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            assert time.monotonic() < deadline, "the abandoned turn was never given back"
-            time.sleep(0.01)
-        finally:
-            os.close(probe)
+    while not _lock_is_free(path):
+        assert time.monotonic() < deadline, "the abandoned turn was never given back"
+        time.sleep(0.01)
     started = time.monotonic()
     assert worker.post("/moves", json=body, key="after").status_code == 201
     assert time.monotonic() - started < 0.45  # no wait: the queue is free again
