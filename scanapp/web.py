@@ -55,13 +55,14 @@ def render(page_template: str, fragment_template: str | None = None, status: int
     return response
 
 
-def is_retryable(exc: Exception) -> bool:
+def is_retryable(exc: Exception, *, committing: bool = False) -> bool:
     """Worth running the whole unit of work again: a deadlock, a serialisation failure, a lock
-    timeout, SQLite busy, or a connection the database server had dropped (the retry gets a new
-    one; should the drop have come during COMMIT, the idempotency key makes the retry a replay)."""
+    timeout, SQLite busy, or a connection the database server had dropped before COMMIT (the retry
+    gets a new one). A connection lost *during* COMMIT is not retried: the work may have been
+    committed, so the request answers 503 and a keyed client's retry is then a replay."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
-            return True
+            return not committing
         state = getattr(exc.orig, "sqlstate", None)
         if state in RETRYABLE_SQLSTATES:
             return True
@@ -75,13 +76,15 @@ def run_in_transaction(fn, *args, **kwargs):
     a few times with jitter when the database reports a deadlock or serialisation failure."""
     attempts = current_app.config["SCANAPP_RETRY_ATTEMPTS"]
     for attempt in range(attempts):
+        committing = False
         try:
             result = fn(*args, **kwargs)
+            committing = True
             db.session.commit()
             return result
         except Exception as exc:
             db.session.rollback()
-            if attempt + 1 < attempts and is_retryable(exc):
+            if attempt + 1 < attempts and is_retryable(exc, committing=committing):
                 time.sleep(random.uniform(0.005, 0.03) * (2**attempt))  # noqa: S311 - jitter, not secrets
                 continue
             raise

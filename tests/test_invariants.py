@@ -391,3 +391,17 @@ def test_a_connection_dropped_while_busy_answers_503_and_the_keyed_retry_posts_o
     assert api.get("/stock?sku=DROPPED").status_code == 503
     response = api.get("/stock?sku=DROPPED")
     assert response.status_code == 200 and response.get_json()["items"][0]["qty"] == 3
+
+
+def test_a_connection_lost_during_commit_is_not_retried():
+    """Lost before COMMIT: nothing was written, run the unit again. Lost during COMMIT: it may have
+    been written, so no blind retry (the client's keyed retry replays instead)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from scanapp.web import is_retryable
+
+    lost = DBAPIError("COMMIT", {}, OSError("server closed the connection"), connection_invalidated=True)
+    assert is_retryable(lost)
+    assert not is_retryable(lost, committing=True)
+    deadlock = DBAPIError("UPDATE", {}, type("Deadlock", (Exception,), {"sqlstate": "40P01"})())
+    assert is_retryable(deadlock, committing=True)  # a deadlock or serialisation failure never committed
