@@ -4,9 +4,16 @@ import multiprocessing
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+# Single-threaded processes, 4 per core: a scan spends much of its time waiting for the database,
+# so several processes keep the cores busy; one thread each means no request of a worker waits for
+# the interpreter lock while another holds it. That wait made the slowest 1 % of scans, above all
+# on a hot item, whose balance row stays locked until the request commits: on two cores 4 x 4 gave
+# p99 47-70 ms, 8 x 1 36 ms spread and hot; 16 x 1 was as fast spread but its hot item queued
+# behind lock holders waiting for a core (docs/benchmarks.md). Capped at 32 so that three app
+# servers stay within PostgreSQL's default 100 connections (a worker uses one).
+workers = int(os.environ.get("WEB_CONCURRENCY", min(4 * multiprocessing.cpu_count(), 32)))
 worker_class = "gthread"
-threads = int(os.environ.get("SCANAPP_THREADS", 4))
+threads = int(os.environ.get("SCANAPP_THREADS", 1))
 timeout = 30
 graceful_timeout = 20
 # Keep-alive, short, with a cap on each worker's connections. A new TCP connection for every
@@ -16,9 +23,11 @@ graceful_timeout = 20
 # i.e. one core. Capped at 2 x threads, a worker serves `threads` requests at once and keeps at
 # most as many idle connections (gunicorn closes a connection after its response when
 # worker_connections - threads are idle already), so idle handhelds never take a busy one's
-# thread, the connections spread over the workers, and an idle one is closed after 1 s.
+# thread, the connections spread over the workers, and an idle one is closed after 1 s. With one
+# thread, 4 (3 idle kept): at 2 a worker closed most connections after their response (601 posts/s,
+# p99 80 ms) and at 16 the clients piled onto a few workers (424 posts/s).
 keepalive = 1
-worker_connections = int(os.environ.get("SCANAPP_WORKER_CONNECTIONS", 2 * threads))
+worker_connections = int(os.environ.get("SCANAPP_WORKER_CONNECTIONS", max(4, 2 * threads)))
 accesslog = "-"
 # Workers are forked after the app is imported; create_app connects to nothing at import, so
 # every worker opens its own database connections.

@@ -44,6 +44,24 @@ def test_issue_more_than_on_hand_is_refused_and_writes_nothing(stocked, balance,
     assert move_count() == 1
 
 
+def test_a_refused_move_leaves_nothing_in_a_transaction_that_goes_on(stocked, balance, runner):
+    """`post_move` writes the move before its guarded balance UPDATE (the row lock is held for a
+    shorter time); when the UPDATE refuses, the move must go again, even for a caller that catches
+    the refusal and commits the rest of its work."""
+    with stocked.app_context():
+        with pytest.raises(InsufficientStock):
+            services.move_stock(type="transfer", sku="BOLT", qty="11", from_location="WH1-A-01",
+                                to_location="WH1-A-02", user_id=None)
+        services.move_stock(type="issue", sku="BOLT", qty="3", from_location="WH1-A-01", user_id=None)
+        db.session.commit()
+        moves = db.session.execute(select(StockMove.type, StockMove.qty).order_by(StockMove.id)).all()
+    assert [(m.type.value, m.qty) for m in moves] == [("receipt", 10), ("issue", 3)]
+    assert balance("BOLT", "WH1-A-01") == 7
+    assert balance("BOLT", "WH1-A-02") == 0
+    result = runner.invoke(args=["ledger-check"])
+    assert result.exit_code == 0, result.output
+
+
 def test_issue_exactly_everything_leaves_zero(stocked, balance):
     with stocked.app_context():
         services.move_stock(type="issue", sku="BOLT", qty=10, from_location="WH1-A-01", user_id=None)

@@ -197,12 +197,11 @@ def _virtual(type_: LocationType, known: dict[str, Location]) -> Location:
     return known.get(VIRTUAL_CODES[type_]) or virtual_location(type_)
 
 
-def _prefetch_locations(*codes) -> dict[str, Location]:
-    """Every location a move names (the virtual side too) in one query, by code; codes that are
-    not plain text are left to `_location` to refuse."""
-    wanted = sorted({c.strip() for c in codes if isinstance(c, str) and c.strip() and len(c) <= 200
-                     and not any(_invisible(ch) for ch in c)})
-    return queries.locations_by_code(wanted) if wanted else {}
+def _location_codes(*codes) -> list[str]:
+    """The location codes a move names that are worth looking up; codes that are not plain text
+    are left to `_location` to refuse."""
+    return sorted({c.strip() for c in codes if isinstance(c, str) and c.strip() and len(c) <= 200
+                   and not any(_invisible(ch) for ch in c)})
 
 
 def move_stock(
@@ -224,15 +223,17 @@ def move_stock(
         move_type = MoveType(type)
     except (ValueError, TypeError):
         raise InvalidMove(_l("Unknown move type.")) from None
-    item = queries.item_by_sku(clean_text(sku, "sku", 60))
+    sku = clean_text(sku, "sku", 60)
+    virtual_type = _VIRTUAL_SOURCE.get(move_type) or _VIRTUAL_TARGET.get(move_type) or (
+        LocationType.ADJUSTMENT if move_type is MoveType.ADJUSTMENT else None)
+    # The item and every location the move names (the virtual side too) in one query: this runs on
+    # every scan. The dict also keeps the rows alive.
+    item, known = queries.item_and_locations(
+        sku, _location_codes(from_location, to_location, VIRTUAL_CODES.get(virtual_type)))
     if item is None:
         raise UnknownReference(_l("No item with SKU %(sku)s.", sku=str(sku)[:60]))
     reason = clean_text(reason, "reason", 500, required=False)
 
-    virtual_type = _VIRTUAL_SOURCE.get(move_type) or _VIRTUAL_TARGET.get(move_type) or (
-        LocationType.ADJUSTMENT if move_type is MoveType.ADJUSTMENT else None)
-    # One query for both sides (this runs on every scan); the dict also keeps the rows alive.
-    known = _prefetch_locations(from_location, to_location, VIRTUAL_CODES.get(virtual_type))
     if move_type in _VIRTUAL_SOURCE:
         source = _virtual(_VIRTUAL_SOURCE[move_type], known)
         target = _location(to_location, "to_location", known)
