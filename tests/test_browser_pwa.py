@@ -309,7 +309,10 @@ def test_a_stale_session_keeps_the_queue_and_asks_to_log_in(app, floor, new_page
     expect(page.locator("#offline-banner")).to_contain_text("Log in again to send the 1 requests")
     assert move_count(type="transfer") == 0
     log_in(page)  # the same worker again: the queue goes out with the new session's token
-    expect(page.locator("#offline-badge")).to_be_hidden(timeout=10000)
+    # The badge of a page just loaded is hidden until the queue is read, so wait for the count the
+    # queue reports after the send (data-waiting is only written from the queue).
+    expect(page.locator("#offline-badge")).to_have_attribute("data-waiting", "0", timeout=10000)
+    expect(page.locator("#offline-badge")).to_be_hidden()
     assert move_count(type="transfer") == 1
 
 
