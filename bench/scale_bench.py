@@ -197,7 +197,7 @@ def timed(fn, n: int, label: str, results: list, *, expect=200) -> list[float]:
 
     fn returns an HTTP status, or a response: then the app's own time from its Server-Timing
     header is recorded too, under ``label + " (server)"``."""
-    from scanapp.timing import server_ms
+    from scanapp.headers import server_ms
 
     for i in range(2):
         fn(-1 - i)

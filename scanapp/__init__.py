@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from . import config, i18n
 from . import db as db_setup
 from .errors import ScanAppError
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     config.load(app, overrides)
     _configure_json(app)
+    _configure_sessions(app)
     _wrap_wsgi(app)
     _configure_database(app)
     _init_extensions(app)
@@ -40,10 +41,16 @@ def _configure_json(app: Flask) -> None:
     app.json = JSONProvider(app)
 
 
-def _wrap_wsgi(app: Flask) -> None:
-    from .timing import ServerTiming
+def _configure_sessions(app: Flask) -> None:
+    from .sessions import SessionInterface
 
-    app.wsgi_app = ServerTiming(app.wsgi_app)
+    app.session_interface = SessionInterface()
+
+
+def _wrap_wsgi(app: Flask) -> None:
+    from .headers import ResponseHeaders
+
+    app.wsgi_app = ResponseHeaders(app.wsgi_app, app.config)
     if app.config["SCANAPP_TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -68,7 +75,9 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     babel.domain_instance = i18n.CatalogDomain()
-    limiter.init_app(app)
+    from .auth import throttle
+
+    throttle.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Log in to continue.")
@@ -119,7 +128,6 @@ def _register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, web.handle_http_error)
     app.register_error_handler(Exception, web.handle_unexpected)
     app.before_request(web.refuse_nul_bytes)
-    app.after_request(web.security_headers)
     compress.init_app(app)
 
 

@@ -1,5 +1,5 @@
-"""Web plumbing shared by every blueprint: htmx rendering, the write unit of work, idempotency,
-error mapping and security headers."""
+"""Web plumbing shared by every blueprint: htmx rendering, the write unit of work, idempotency
+and error mapping (the headers every response carries are added in `scanapp.headers`)."""
 
 from __future__ import annotations
 
@@ -265,21 +265,3 @@ def refuse_nul_bytes():
     fields go through `inventory.services.clean_text`, which refuses control characters."""
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
         raise BadRequest(_("The address contains a NUL character."), code="invalid_characters")
-
-
-def security_headers(response):
-    """Safe defaults on every response; HSTS only when served over HTTPS."""
-    headers = response.headers
-    headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
-        "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
-        "base-uri 'self'; form-action 'self'; object-src 'none'",
-    )
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
-    if current_app.config.get("SCANAPP_HTTPS") or request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    return response

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from scanapp.extensions import db
 from tests.conftest import PASSWORD, PageClient
 
 
@@ -42,9 +43,8 @@ def test_setting_scanapp_https_turns_on_secure_cookies(monkeypatch, tmp_path):
     monkeypatch.setenv("SCANAPP_HTTPS", "true")
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "k"})
     assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["REMEMBER_COOKIE_SECURE"] is True
-    with app.test_request_context("/"):
-        response = app.process_response(app.make_response("ok"))
-    assert "Strict-Transport-Security" in response.headers  # even when TLS ends at a proxy
+    response = app.test_client().get("/login")  # plain HTTP here: TLS ends at the proxy
+    assert "Strict-Transport-Security" in response.headers
 
 
 @pytest.mark.parametrize("path, api", [("/login", False), ("/no-such-page", False), ("/api/v1/openapi.json", True),
@@ -98,6 +98,49 @@ def test_the_address_throttle_does_not_lock_out_other_addresses(app, make_user):
     colleague = PageClient(app)
     colleague.client.environ_base["REMOTE_ADDR"] = "10.1.1.1"
     assert colleague.login("kim").status_code == 303
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_reachable(), reason="no Redis on 127.0.0.1:6379")
+def test_app_servers_sharing_redis_share_the_login_counters(db_url, make_user, app):
+    """Two app servers (two apps, each with its own process-local state) pointed at one Redis:
+    failed logins on one count on the other, so the limit is not multiplied by the servers."""
+    import uuid
+
+    from scanapp import create_app
+
+    name = "mo" + uuid.uuid4().hex[:8]  # Redis outlives the test: a fresh account every run
+    make_user(name, "worker")
+    servers = [
+        create_app({"SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": app.config["SECRET_KEY"],
+                    "RATELIMIT_STORAGE_URI": REDIS_URL, "SCANAPP_LOGIN_LIMIT_ACCOUNT": "4 per 15 minutes"})
+        for _ in range(2)
+    ]
+    codes = []
+    for n in range(6):
+        client = PageClient(servers[n % 2])
+        client.refresh_csrf()
+        codes.append(client.post("/login", {"username": name, "password": "wrong"}).status_code)
+    assert codes == [401, 401, 401, 401, 429, 429]
+    # The right password is refused too while the account is throttled, on either server.
+    client = PageClient(servers[1])
+    client.refresh_csrf()
+    assert client.post("/login", {"username": name, "password": PASSWORD}).status_code == 429
+    for server in servers:
+        with server.app_context():
+            db.engine.dispose()
 
 
 def test_api_tokens_work_only_in_the_authorization_header(app, api_client):

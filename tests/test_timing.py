@@ -1,6 +1,6 @@
 """Every response says how long the app took to build it (Server-Timing), errors included."""
 
-from scanapp.timing import server_ms
+from scanapp.headers import server_ms
 
 
 def test_every_response_carries_the_apps_own_time(app):

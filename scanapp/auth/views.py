@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from ..extensions import db, limiter
+from ..extensions import db
 from ..web import render, write
-from . import services
+from . import services, throttle
 from .access import AUTHENTICATED, PUBLIC, access
 from .models import Role, User
 
 bp = Blueprint("auth", __name__)
-
-
-def _failed_login(response) -> bool:
-    return response.status_code == 401
-
-
-def _account_key() -> str:
-    return "login-account:" + request.form.get("username", "").strip().lower()[:80]
 
 
 def _safe_next(target: str | None) -> str:
@@ -34,20 +25,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @access(PUBLIC)
-@limiter.limit(
-    lambda: current_app.config["SCANAPP_LOGIN_LIMIT_IP"],
-    key_func=get_remote_address,
-    methods=["POST"],
-    deduct_when=_failed_login,
-    scope="login-ip",
-)
-@limiter.limit(
-    lambda: current_app.config["SCANAPP_LOGIN_LIMIT_ACCOUNT"],
-    key_func=_account_key,
-    methods=["POST"],
-    deduct_when=_failed_login,
-    scope="login-account",
-)
 @write()
 def login():
     """Log in with username and password."""
@@ -56,8 +33,11 @@ def login():
             return redirect(url_for("stock.home"))
         return render("auth/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
+    if throttle.is_blocked(username):
+        abort(429)
     user = services.authenticate(username, request.form.get("password", ""))
     if user is None:
+        throttle.count_failure(username)
         return render(
             "auth/login.html", status=401, error=_("Wrong username or password."), username=username,
             next=request.form.get("next", ""),
