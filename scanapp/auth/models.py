@@ -31,14 +31,7 @@ class Role(enum.StrEnum):
 ROLE_ORDER = (Role.WORKER, Role.SUPERVISOR, Role.ADMIN)
 
 
-class HasRole:
-    role: Role
-
-    def has_role(self, role: Role | str) -> bool:
-        return self.role.at_least(Role(role))
-
-
-class User(HasRole, UserMixin, db.Model):
+class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -58,26 +51,8 @@ class User(HasRole, UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
-
-class TokenUser(HasRole, UserMixin):
-    """The user an API token authenticates, as the API uses it: id, name, role, language.
-
-    Read as one plain row rather than an ORM object: the lookup runs before every API call, and
-    loading a `User` through the ORM cost several times the query itself (docs/benchmarks.md).
-    Nothing in the API changes the user it runs as; code that must change a user loads `User`.
-    """
-
-    __slots__ = ("id", "username", "role", "language")
-    active = True  # the token lookup only finds active users
-
-    def __init__(self, id: int, username: str, role: Role, language: str | None):  # noqa: A002 - the column
-        self.id, self.username, self.role, self.language = id, username, role, language
-
-    def get_id(self) -> str:
-        return f"token-user:{self.id}"
-
-    def __repr__(self) -> str:
-        return f"<TokenUser {self.username} ({self.role})>"
+    def has_role(self, role: Role | str) -> bool:
+        return self.role.at_least(Role(role))
 
 
 def token_digest(token: str) -> str:

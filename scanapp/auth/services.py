@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select, update
 from ..clock import utcnow
 from ..errors import ScanAppError
 from ..extensions import db
-from .models import ApiToken, Role, TokenUser, User, UserSession, new_secret, token_digest
+from .models import ApiToken, Role, User, UserSession, new_secret, token_digest
 
 # Argon2id with the library's defaults (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4).
 _hasher = PasswordHasher()
@@ -76,11 +76,10 @@ _USER_FOR_SESSION = (
     .join(User, User.id == UserSession.user_id)
     .where(UserSession.token_hash == bindparam("digest"), UserSession.revoked_at.is_(None), User.active)
 )
-_users, _tokens = User.__table__.c, ApiToken.__table__.c
-_USER_FOR_TOKEN = (  # Core columns, not the entity: see TokenUser
-    select(_users.id, _users.username, _users.role, _users.language)
-    .join_from(ApiToken.__table__, User.__table__, _tokens.user_id == _users.id)
-    .where(_tokens.token_hash == bindparam("digest"), _tokens.revoked_at.is_(None), _users.active)
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active)
 )
 
 
@@ -123,10 +122,8 @@ def create_token(user: User, name: str = "") -> str:
     return token
 
 
-def user_for_token(token: str) -> TokenUser | None:
-    """The active user holding this unrevoked API token, or None."""
-    row = db.session.connection().execute(_USER_FOR_TOKEN, {"digest": token_digest(token)}).first()
-    return TokenUser(*row) if row is not None else None
+def user_for_token(token: str) -> User | None:
+    return db.session.execute(_USER_FOR_TOKEN, {"digest": token_digest(token)}).scalar_one_or_none()
 
 
 def user_by_name(username: str) -> User | None:
