@@ -232,6 +232,16 @@ def post_move(
         if reverses is not None:
             raise AlreadyReversed(_l("This move has already been reversed.")) from exc
         raise
+    # The move object is built before its balances are touched: a guarded UPDATE holds its row
+    # until the request commits, and a busy item's other scans wait that long.
+    move = StockMove(id=move_id, **values)
+    make_transient_to_detached(move)
+    db.session.add(move)
+    # The session holds loaded rows weakly: without these references, reading move.item or a
+    # location for the response would load it again.
+    for name, value in (("item", item), ("lot", lot), ("from_location", from_location),
+                        ("to_location", to_location)):
+        set_committed_value(move, name, value)
     changes = []
     if not from_location.is_virtual:
         changes.append(BalanceChange(item.id, from_location.id, lot_id, -qty))
@@ -247,20 +257,12 @@ def post_move(
     except InsufficientStock:
         # Nothing is written when post_move raises: the move no other transaction has seen goes.
         conn.execute(_DELETE_MOVE, {"move_id": move_id})
+        db.session.expunge(move)
         raise
     if cut and not from_location.is_virtual:
         from . import reservations
 
         reservations.trim([(item.id, from_location.id, lot_id)])
-
-    move = StockMove(id=move_id, **values)
-    make_transient_to_detached(move)
-    db.session.add(move)
-    # The session holds loaded rows weakly: without these references, reading move.item or a
-    # location for the response would load it again.
-    for name, value in (("item", item), ("lot", lot), ("from_location", from_location),
-                        ("to_location", to_location)):
-        set_committed_value(move, name, value)
     move.resulting_balances = resulting
     return move
 
