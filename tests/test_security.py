@@ -100,6 +100,18 @@ def test_the_address_throttle_does_not_lock_out_other_addresses(app, make_user):
     assert colleague.login("kim").status_code == 303
 
 
+def test_looking_at_the_login_page_is_not_a_failed_login(app, make_user):
+    """An uptime monitor's HEAD (or GET) of /login neither answers 401 nor counts against the
+    address: behind a proxy that would lock the whole floor out."""
+    make_user("nia", "worker")
+    app.config["SCANAPP_LOGIN_LIMIT_IP"] = "2 per 15 minutes"
+    monitor = app.test_client()
+    for _ in range(5):
+        assert monitor.head("/login").status_code == 200
+        assert monitor.get("/login").status_code == 200
+    assert PageClient(app).login("nia").status_code == 303
+
+
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 

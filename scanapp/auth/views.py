@@ -28,7 +28,7 @@ def _safe_next(target: str | None) -> str:
 @write()
 def login():
     """Log in with username and password."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and the HEAD of monitors: never a login attempt
         if current_user.is_authenticated:
             return redirect(url_for("stock.home"))
         return render("auth/login.html", next=request.args.get("next", ""))
