@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask.sessions import NullSession, SecureCookieSessionInterface
 
-API_PREFIX = "/api/"
+from .web import API_PATH_PREFIX
 
 
 class NoApiSession(NullSession):
@@ -29,7 +29,7 @@ class SessionInterface(SecureCookieSessionInterface):
         self._serializers: dict = {}
 
     def open_session(self, app, request):
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PATH_PREFIX):
             return self.make_null_session(app)
         return super().open_session(app, request)
 

@@ -22,6 +22,9 @@ from .extensions import db
 
 log = logging.getLogger(__name__)
 
+# Every path of the JSON API (all versions) starts so: it answers in JSON and ignores cookies.
+API_PATH_PREFIX = "/api/"
+
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout.
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 
@@ -198,7 +201,7 @@ def error_json(code: str, message: str, status: int, **extra):
 
 
 def wants_json() -> bool:
-    return request.blueprint == "api" or request.path.startswith("/api/")
+    return request.blueprint == "api" or request.path.startswith(API_PATH_PREFIX)
 
 
 def handle_app_error(exc: ScanAppError):
