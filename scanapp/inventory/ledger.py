@@ -232,8 +232,7 @@ def post_move(
         if reverses is not None:
             raise AlreadyReversed(_l("This move has already been reversed.")) from exc
         raise
-    # The move object is built before its balances are touched: a guarded UPDATE holds its row
-    # until the request commits, and a busy item's other scans wait that long.
+    # The object too is built before the balances: less Python while the row is held (see above).
     move = StockMove(id=move_id, **values)
     make_transient_to_detached(move)
     db.session.add(move)
