@@ -33,8 +33,7 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
     LANGUAGES = ("zh_CN", "en")
-    RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = False
+    RATELIMIT_STORAGE_URI = "database"  # login-failure counters: see auth/throttle.py
     SCANAPP_LOGIN_LIMIT_ACCOUNT = "10 per 15 minutes"  # failed logins per account
     SCANAPP_LOGIN_LIMIT_IP = "30 per 15 minutes"  # failed logins per client address
     SCANAPP_IDEMPOTENCY_DAYS = 8  # keys are kept at least a week: a handheld can be offline a weekend

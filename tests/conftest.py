@@ -114,7 +114,6 @@ def app(db_url, tmp_path):
             "SQLALCHEMY_DATABASE_URI": db_url,
             "TESTING": True,
             "SECRET_KEY": "test-" + uuid.uuid4().hex,
-            "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
     app.instance_path = str(tmp_path / "instance")

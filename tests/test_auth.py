@@ -2,6 +2,9 @@
 
 import re
 
+import pytest
+
+from scanapp.auth import throttle
 from tests.conftest import PASSWORD, PageClient
 
 
@@ -50,9 +53,12 @@ def test_disabling_a_user_ends_their_sessions_and_tokens(app, make_user, page_cl
     assert fresh.post("/login", {"username": "carl", "password": PASSWORD}).status_code == 401
 
 
-def test_login_is_throttled_per_account(app, make_user):
+@pytest.mark.parametrize("store", ["database", "memory://"])
+def test_login_is_throttled_per_account(app, make_user, store):
     make_user("dan", "worker")
     app.config["SCANAPP_LOGIN_LIMIT_ACCOUNT"] = "3 per 15 minutes"
+    app.config["RATELIMIT_STORAGE_URI"] = store
+    throttle.init_app(app)
     client = PageClient(app)
     client.refresh_csrf()
     codes = [client.post("/login", {"username": "dan", "password": "wrong"}).status_code for _ in range(4)]

@@ -125,10 +125,14 @@ def _redis_reachable() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _redis_reachable(), reason="no Redis on 127.0.0.1:6379")
-def test_app_servers_sharing_redis_share_the_login_counters(db_url, make_user, app):
-    """Two app servers (two apps, each with its own process-local state) pointed at one Redis:
-    failed logins on one count on the other, so the limit is not multiplied by the servers."""
+@pytest.mark.parametrize("store", [
+    "database",
+    pytest.param(REDIS_URL, marks=pytest.mark.skipif(not _redis_reachable(), reason="no Redis on 127.0.0.1:6379")),
+], ids=["database", "redis"])
+def test_app_servers_sharing_a_store_share_the_login_counters(db_url, make_user, app, store):
+    """Two app servers (two apps, each with its own process-local state) on one database, counting
+    in it (the default) or in one Redis: failed logins on one count on the other, so the limit is
+    not multiplied by the servers, nor by `make run`'s worker processes."""
     import uuid
 
     from scanapp import create_app
@@ -140,7 +144,7 @@ def test_app_servers_sharing_redis_share_the_login_counters(db_url, make_user, a
     make_user(name, "worker")
     servers = [
         create_app({"SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": app.config["SECRET_KEY"],
-                    "RATELIMIT_STORAGE_URI": REDIS_URL, "SCANAPP_LOGIN_LIMIT_ACCOUNT": "4 per 15 minutes"})
+                    "RATELIMIT_STORAGE_URI": store, "SCANAPP_LOGIN_LIMIT_ACCOUNT": "4 per 15 minutes"})
         for _ in range(2)
     ]
     codes = []
@@ -159,6 +163,46 @@ def test_app_servers_sharing_redis_share_the_login_counters(db_url, make_user, a
     for server in servers:
         with server.app_context():
             db.engine.dispose()
+
+
+def test_a_redis_that_cannot_be_reached_does_not_lock_the_floor_out(app, make_user, caplog):
+    """The counter store is down: logins still work (the password decides) and it is logged."""
+    from scanapp.auth import throttle
+
+    make_user("pia", "worker")
+    app.config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    throttle.init_app(app)
+    client = PageClient(app)
+    client.refresh_csrf()
+    assert client.post("/login", {"username": "pia", "password": "wrong"}).status_code == 401
+    assert client.login("pia").status_code == 303
+    assert "login throttle storage unavailable" in caplog.text
+
+
+def test_failures_older_than_the_window_no_longer_count_and_are_cleared(app, make_user):
+    """The database store forgets: a failure outside the moving window neither blocks nor stays."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from scanapp.auth.models import LoginFailure
+    from scanapp.clock import utcnow
+
+    make_user("ola", "worker")
+    app.config["SCANAPP_LOGIN_LIMIT_ACCOUNT"] = "3 per 15 minutes"
+    client = PageClient(app)
+    client.refresh_csrf()
+    assert [client.post("/login", {"username": "ola", "password": "wrong"}).status_code for _ in range(4)] == [
+        401, 401, 401, 429]
+    with app.app_context():
+        # Sixteen minutes pass for the three failures (the address limit's window is 15 minutes too).
+        db.session.execute(update(LoginFailure).values(at=utcnow() - timedelta(minutes=16)))
+        db.session.commit()
+    assert client.post("/login", {"username": "ola", "password": "wrong"}).status_code == 401
+    with app.app_context():
+        # That failure cleared the old ones: only its own two rows (account and address) are left.
+        assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 2
+    assert client.login("ola").status_code == 303
 
 
 def test_api_tokens_work_only_in_the_authorization_header(app, api_client):

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
@@ -86,3 +86,18 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginFailure(db.Model):
+    """One failed login, counted against an account or a client address (`auth.throttle`).
+
+    In the database by default so that every process and app server sees the same counts: with
+    counters per process, `make run`'s eight workers would let a guesser try eight times as often.
+    Rows older than the longest window are deleted when a new failure is counted."""
+
+    __table_args__ = (Index("ix_login_failure_scope_key_at", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(20))  # "login-account" or "login-ip"
+    key: Mapped[str] = mapped_column(String(100))  # the lower-cased username, or the address
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -38,6 +38,7 @@ def login():
     user = services.authenticate(username, request.form.get("password", ""))
     if user is None:
         throttle.count_failure(username)
+        db.session.commit()  # the count outlives this attempt, whose 401 rolls the rest back
         return render(
             "auth/login.html", status=401, error=_("Wrong username or password."), username=username,
             next=request.form.get("next", ""),
