@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from scanapp.auth import throttle
 from scanapp.extensions import db
 from tests.conftest import PASSWORD, PageClient
 
@@ -167,8 +168,6 @@ def test_app_servers_sharing_a_store_share_the_login_counters(db_url, make_user,
 
 def test_a_redis_that_cannot_be_reached_does_not_lock_the_floor_out(app, make_user, caplog):
     """The counter store is down: logins still work (the password decides) and it is logged."""
-    from scanapp.auth import throttle
-
     make_user("pia", "worker")
     app.config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     throttle.init_app(app)

@@ -45,17 +45,15 @@ class _DatabaseCounters:
 
     def blocked(self, checks) -> bool:
         t, now = self._table, utcnow()
-        counts = dict.fromkeys((scope for _, scope, _ in checks), 0)
-        rows = db.session.execute(
+        counts = dict(db.session.execute(
             select(t.c.scope, func.count())
             .where(or_(*(
                 and_(t.c.scope == scope, t.c.key == key, t.c.at > now - timedelta(seconds=limit.get_expiry()))
                 for limit, scope, key in checks
             )))
             .group_by(t.c.scope)
-        )
-        counts.update(dict(rows.all()))
-        return any(counts[scope] >= limit.amount for limit, scope, _ in checks)
+        ).all())
+        return any(counts.get(scope, 0) >= limit.amount for limit, scope, _ in checks)
 
     def hit(self, checks) -> None:
         t, now = self._table, utcnow()
