@@ -274,7 +274,7 @@ class Result:
     server_cpu: float
     posted: int  # 201s over warm-up and measurement, to check against the ledger
     completed: int  # 201s that ended inside the measured window
-    starved: int  # handhelds that got no answer at all in the measured window
+    starved: int  # handhelds that got neither an answer nor a failure in the measured window
 
     @property
     def errors(self) -> int:
@@ -339,7 +339,7 @@ async def _drive(server: Server, s: Seed, mode: str) -> Result:
     transport: Counter = Counter()
     locked = 0
     posted = completed = 0
-    answered = Counter()  # handheld → answers to requests it sent inside the window
+    heard = Counter()  # handheld → answers and failures it got inside the window
     loop = asyncio.get_running_loop()
     measure_from = loop.time() + WARMUP
     measure_to = measure_from + SECONDS
@@ -381,6 +381,7 @@ async def _drive(server: Server, s: Seed, mode: str) -> Result:
                     status = None
                     if loop.time() >= measure_from:  # failed inside the window, even if sent before it
                         transport[type(exc).__name__] += 1
+                        heard[n] += 1
                     if raw is not None:
                         await raw.close()
                 end = loop.time()
@@ -393,7 +394,7 @@ async def _drive(server: Server, s: Seed, mode: str) -> Result:
                 if start >= measure_from and status is not None:
                     statuses[status] += 1
                     latencies.append(end - start)
-                    answered[n] += 1
+                    heard[n] += 1
         finally:
             if raw is not None:
                 await raw.close()
@@ -412,7 +413,7 @@ async def _drive(server: Server, s: Seed, mode: str) -> Result:
     latencies.sort()
     # A handheld whose connection the server never took (e.g. fewer connection slots than clients)
     # sends one request in the warm-up and waits: no latency, no error, unless counted here.
-    starved = sum(1 for n in range(CLIENTS) if answered[n] == 0)
+    starved = sum(1 for n in range(CLIENTS) if heard[n] == 0)
     return Result(latencies, statuses, locked, transport, SECONDS, marks["cpu1"] - marks["cpu0"],
                   marks["srv1"] - marks["srv0"], posted, completed, starved)
 
