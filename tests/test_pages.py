@@ -50,6 +50,27 @@ def test_fragments_for_htmx_and_full_page_when_boosted(stocked, page_client):
     assert "<html" in boosted.get_data(as_text=True)
 
 
+def test_stock_search_finds_by_sku_name_or_location_and_says_when_nothing_matches(
+    stocked, make_item, receive, page_client
+):
+    """The search box matches a SKU or location code by its start, or any part of a name; a
+    search that only items match, one that only locations match, and one nothing matches."""
+    make_item("BEAN", name="Soy beans")
+    receive("BEAN", "WH1-A-02", 3)
+    client = page_client("worker")
+
+    def listed(q: str) -> tuple[list[str], str]:
+        html = client.get(f"/stock?q={q}", headers={"HX-Request": "true"}).get_data(as_text=True)
+        return re.findall(r'href="/items/([^"]+)"', html), html
+
+    assert listed("RI")[0] == ["RICE"]  # a SKU's start; no location code starts so
+    assert listed("beans")[0] == ["BEAN"]  # part of a name
+    assert listed("WH1-A-02")[0] == ["BEAN"]  # a location code; no item matches
+    assert listed("WH1-A")[0] == ["RICE", "BEAN"]  # in walking order: WH1-A-01, then WH1-A-02
+    rows, html = listed("NOTHING-LIKE-IT")
+    assert rows == [] and "没有符合条件的库存。" in html  # "No stock matches." (the default language)
+
+
 def test_stock_and_item_pages_show_quantities(stocked, page_client):
     client = page_client("worker")
     assert "东北大米 Rice" in client.get("/stock").get_data(as_text=True)

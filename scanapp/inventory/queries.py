@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, or_, select, true
+from sqlalchemy import bindparam, false, func, or_, select, true
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ..extensions import db
@@ -91,7 +91,9 @@ def _search_clause(search: str):
     few, and the balances are then read through their item and location indexes. Testing the
     patterns on the joined rows instead read all balances (200,000 of them: over a second in
     the 1,000,000-move benchmark). A broad search (more than _IN_LIST_MAX matches) stays a
-    subquery, as it then finds a page of rows soon anyway.
+    subquery, as it then finds a page of rows soon anyway. A side with no match adds no
+    condition: an empty ``IN ()`` OR'ed with that subquery kept PostgreSQL from planning it as a
+    join, and "Valve" (10,000 items) walked 20,000 balances once per location (154 ms → 13 ms).
     """
     like = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     items = select(Item.id).where(or_(Item.sku.like(like, escape="\\"), Item.name.like("%" + like, escape="\\")))
@@ -107,8 +109,9 @@ def _search_clause(search: str):
     clauses = []
     for column, ids, found in zip((StockBalance.item_id, StockBalance.location_id), (items, locations),
                                   cached[1], strict=True):
-        clauses.append(column.in_(found) if len(found) <= _IN_LIST_MAX else column.in_(ids))
-    return or_(*clauses)
+        if found:
+            clauses.append(column.in_(found) if len(found) <= _IN_LIST_MAX else column.in_(ids))
+    return or_(*clauses) if clauses else false()
 
 
 def _stock_filters(stmt, flt: StockFilter):
