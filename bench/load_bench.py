@@ -99,7 +99,7 @@ class Seed:
 def make_app(url: str):
     from scanapp import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "RATELIMIT_STORAGE_URI": "memory://"})
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
 
 
 def seed(url: str) -> Seed:

@@ -44,8 +44,7 @@ VIRTUAL = "('supplier', 'customer', 'adjustment', 'scrap')"
 def make_app(url: str):
     from scanapp import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                       "RATELIMIT_STORAGE_URI": "memory://"})
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
 
 
 def _upgrade(app) -> None:
